@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a clean Debian machine, idempotently:
+# the reference peers (../shared/peers/install.sh), Debian's Chromium for the
+# browser tests, python3-spake2 for the SPAKE2 interop test, podman for the
+# container build check, staticcheck, the Go modules and the npm packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
+export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin
+
+bash "$shared/peers/install.sh" >/dev/null
+
+apt_pkgs=(chromium python3-spake2 podman ca-certificates)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+go mod download
+command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+if [ -f web/test/package.json ]; then
+  (cd web/test && npm ci --no-audit --no-fund --loglevel=error)
+fi

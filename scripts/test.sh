@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and static checks, the Go tests (unit, fuzz
+# seeds and interop against the real reference programs) and the browser
+# tests in headless Chromium. Run as root: the interop tests enter private
+# network namespaces (../shared/peers/netns-run.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin
+
+scripts/install-deps.sh
+
+echo "== gofmt, go vet, staticcheck"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+staticcheck ./...
+GOOS=js GOARCH=wasm go vet ./core/... ./wasm/...
+
+echo "== go test"
+go test -timeout 30m ./...
+
+if [ -f web/test/package.json ]; then
+  echo "== browser tests"
+  scripts/build-web.sh >/dev/null
+  (cd web/test && npm test)
+fi
