@@ -286,7 +286,7 @@ func TestTwoMachines(t *testing.T) {
 		t.Fatalf("code %q", cr.Code)
 	}
 	b := newEnd(t, srv, "bbbbbbbbbb", "")
-	b.feed(SetCode{Code: cr.Code})
+	b.feed(SetCode(cr))
 	run(a, b)
 	b.feed(Send{Data: []byte("b0")})
 	run(a, b)
