@@ -1,0 +1,493 @@
+//go:build js
+
+package transitnet
+
+// The browser's WebSocket as a net.Conn with flow control in both
+// directions, for transit relay connections (a file's bytes).
+//
+// coder/websocket's wasm Conn (fine for the small mailbox messages) queues
+// every Write in the browser without waiting, and buffers every received
+// message without limit, so a sender faster than the network (or a network
+// faster than the disk) grows memory by the size of the file. Here:
+//
+//   - Where the browser has WebSocketStream (Chromium), reads pull from its
+//     ReadableStream one message at a time, so a slow consumer stops the
+//     browser reading the socket and TCP pushes back on the peer; writes
+//     wait for the WritableStream's ready promise.
+//   - Elsewhere (plain WebSocket), writes wait while bufferedAmount is
+//     above a high-water mark until it drains below a low-water mark.
+//     Received messages cannot be refused there; they are queued.
+//
+// Each Write is one binary message, so the relay line goes out alone as
+// the relay requires; reads return the bytes of consecutive messages back
+// to back, since their boundaries mean nothing.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"github.com/wasmhole/wasmhole/core/transit"
+)
+
+// errNoListen: a browser cannot accept connections.
+var errNoListen = errors.New("transitnet: a browser cannot listen for direct connections")
+
+// Listen fails in the browser; callers fall back to relays (the core sets
+// RelayOnly there anyway).
+func Listen() (*Listener, []transit.DirectHint, error) { return nil, nil, errNoListen }
+
+// Flow-control marks for the plain-WebSocket fallback: stop writing above
+// highWater bytes queued in the browser, resume below lowWater.
+const (
+	highWater = 4 << 20
+	lowWater  = 1 << 20
+	// drainPoll is how often bufferedAmount is checked while waiting; the
+	// browser fires no event when it drains.
+	drainPoll = 2 * time.Millisecond
+)
+
+// UseWebSocketStream can be set to false (before any transfer) to force
+// the plain WebSocket path, e.g. to compare both in tests.
+var UseWebSocketStream = true
+
+type wsAddr string
+
+func (a wsAddr) Network() string { return "websocket" }
+func (a wsAddr) String() string  { return string(a) }
+
+// browserWS is a transit connection over the browser's WebSocket.
+type browserWS struct {
+	url string
+
+	// WebSocketStream path.
+	stream js.Value // the WebSocketStream
+	reader js.Value // ReadableStreamDefaultReader
+	writer js.Value // WritableStreamDefaultWriter
+
+	// Plain WebSocket path.
+	ws js.Value
+
+	mu       sync.Mutex
+	queue    [][]byte      // received, not yet read (plain path)
+	signal   chan struct{} // poked when queue, closed or err change
+	closed   bool
+	err      error // the first read-side error (io.EOF on a clean close)
+	leftover []byte
+	pending  chan readResult // an outstanding reader.read() (stream path)
+
+	readDeadline  deadline
+	writeDeadline deadline
+
+	funcs []js.Func
+}
+
+type readResult struct {
+	data []byte
+	err  error
+}
+
+func dialBrowserWebSocket(ctx context.Context, url string) (net.Conn, error) {
+	ctor := js.Global().Get("WebSocketStream")
+	if UseWebSocketStream && ctor.Type() == js.TypeFunction {
+		return dialStream(ctx, ctor, url)
+	}
+	return dialPlain(ctx, url)
+}
+
+func dialStream(ctx context.Context, ctor js.Value, url string) (net.Conn, error) {
+	var wss js.Value
+	if err := catch(func() { wss = ctor.New(url) }); err != nil {
+		return nil, fmt.Errorf("websocket %s: %w", url, err)
+	}
+	opened, err := awaitCtx(ctx, wss.Get("opened"))
+	if err != nil {
+		_ = catch(func() { wss.Call("close") })
+		return nil, fmt.Errorf("websocket %s: %w", url, err)
+	}
+	c := &browserWS{url: url, stream: wss, signal: make(chan struct{}, 1)}
+	c.reader = opened.Get("readable").Call("getReader")
+	c.writer = opened.Get("writable").Call("getWriter")
+	return c, nil
+}
+
+func dialPlain(ctx context.Context, url string) (net.Conn, error) {
+	var ws js.Value
+	if err := catch(func() { ws = js.Global().Get("WebSocket").New(url) }); err != nil {
+		return nil, fmt.Errorf("websocket %s: %w", url, err)
+	}
+	ws.Set("binaryType", "arraybuffer")
+	c := &browserWS{url: url, ws: ws, signal: make(chan struct{}, 1)}
+	opened := make(chan error, 1)
+	c.on("open", func(js.Value) {
+		select {
+		case opened <- nil:
+		default:
+		}
+	})
+	c.on("message", func(e js.Value) {
+		b := messageBytes(e.Get("data"))
+		c.mu.Lock()
+		c.queue = append(c.queue, b)
+		c.mu.Unlock()
+		c.poke()
+	})
+	c.on("error", func(js.Value) {
+		select {
+		case opened <- errors.New("connection failed"):
+		default:
+		}
+	})
+	c.on("close", func(e js.Value) {
+		select {
+		case opened <- fmt.Errorf("closed during the handshake (code %d)", e.Get("code").Int()):
+		default:
+		}
+		c.mu.Lock()
+		if c.err == nil {
+			if e.Get("wasClean").Bool() {
+				c.err = io.EOF
+			} else {
+				c.err = fmt.Errorf("websocket %s: connection lost (code %d): %w", url, e.Get("code").Int(), io.ErrUnexpectedEOF)
+			}
+		}
+		c.mu.Unlock()
+		c.poke()
+	})
+	select {
+	case err := <-opened:
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("websocket %s: %w", url, err)
+		}
+	case <-ctx.Done():
+		c.Close()
+		return nil, fmt.Errorf("websocket %s: %w", url, ctx.Err())
+	}
+	return c, nil
+}
+
+func (c *browserWS) on(event string, fn func(js.Value)) {
+	f := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		fn(args[0])
+		return nil
+	})
+	c.funcs = append(c.funcs, f)
+	c.ws.Call("addEventListener", event, f)
+}
+
+func (c *browserWS) poke() {
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *browserWS) Read(p []byte) (int, error) {
+	for {
+		if len(c.leftover) > 0 {
+			n := copy(p, c.leftover)
+			c.leftover = c.leftover[n:]
+			return n, nil
+		}
+		b, err := c.next()
+		if err != nil {
+			return 0, err
+		}
+		c.leftover = b
+	}
+}
+
+// next returns the next received message, waiting for it.
+func (c *browserWS) next() ([]byte, error) {
+	timeout := c.readDeadline.channel()
+	if c.stream.Truthy() {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, net.ErrClosed
+		}
+		if c.pending == nil {
+			// One outstanding read at a time: the browser reads the socket
+			// only as fast as we ask, which is the whole point.
+			ch := make(chan readResult, 1)
+			c.pending = ch
+			p := c.reader.Call("read")
+			go func() {
+				v, err := awaitCtx(context.Background(), p)
+				switch {
+				case err != nil:
+					ch <- readResult{err: fmt.Errorf("websocket %s: %w", c.url, err)}
+				case v.Get("done").Bool():
+					ch <- readResult{err: io.EOF}
+				default:
+					ch <- readResult{data: messageBytes(v.Get("value"))}
+				}
+			}()
+		}
+		ch := c.pending
+		c.mu.Unlock()
+		select {
+		case r := <-ch:
+			c.mu.Lock()
+			c.pending = nil
+			c.mu.Unlock()
+			if r.err != nil {
+				return nil, r.err
+			}
+			return r.data, nil
+		case <-timeout:
+			return nil, os.ErrDeadlineExceeded
+		case <-c.signal:
+			// Close was called: the stream read rejects shortly; report now.
+			c.mu.Lock()
+			closed := c.closed
+			c.mu.Unlock()
+			if closed {
+				return nil, net.ErrClosed
+			}
+			return c.next()
+		}
+	}
+	for {
+		c.mu.Lock()
+		if len(c.queue) > 0 {
+			b := c.queue[0]
+			c.queue[0] = nil
+			c.queue = c.queue[1:]
+			c.mu.Unlock()
+			return b, nil
+		}
+		closed, err := c.closed, c.err
+		c.mu.Unlock()
+		if closed {
+			return nil, net.ErrClosed
+		}
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-c.signal:
+		case <-timeout:
+			return nil, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+func (c *browserWS) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return 0, net.ErrClosed
+	}
+	timeout := c.writeDeadline.channel()
+	if c.stream.Truthy() {
+		ctx, cancel := contextFor(timeout)
+		_, err := awaitCtx(ctx, c.writer.Get("ready"))
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return 0, os.ErrDeadlineExceeded
+			}
+			return 0, fmt.Errorf("websocket %s: %w", c.url, err)
+		}
+		u := js.Global().Get("Uint8Array").New(len(p))
+		js.CopyBytesToJS(u, p)
+		// The write's own promise only fails together with the stream,
+		// which the next ready (or read) reports; swallow it here.
+		c.writer.Call("write", u).Call("catch", ignoreRejection)
+		return len(p), nil
+	}
+	for c.ws.Get("bufferedAmount").Int() > highWater {
+		for c.ws.Get("bufferedAmount").Int() > lowWater {
+			if c.ws.Get("readyState").Int() > 1 { // CLOSING or CLOSED
+				return 0, fmt.Errorf("websocket %s: closed while sending: %w", c.url, io.ErrClosedPipe)
+			}
+			select {
+			case <-timeout:
+				return 0, os.ErrDeadlineExceeded
+			case <-time.After(drainPoll):
+			}
+		}
+	}
+	if c.ws.Get("readyState").Int() != 1 {
+		return 0, fmt.Errorf("websocket %s: not open: %w", c.url, io.ErrClosedPipe)
+	}
+	u := js.Global().Get("Uint8Array").New(len(p))
+	js.CopyBytesToJS(u, p)
+	if err := catch(func() { c.ws.Call("send", u) }); err != nil {
+		return 0, fmt.Errorf("websocket %s: %w", c.url, err)
+	}
+	return len(p), nil
+}
+
+func (c *browserWS) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.poke()
+	if c.stream.Truthy() {
+		opts := js.Global().Get("Object").New()
+		opts.Set("closeCode", 1000)
+		_ = catch(func() { c.stream.Call("close", opts) })
+	} else {
+		_ = catch(func() { c.ws.Call("close", 1000) })
+		for _, f := range c.funcs {
+			c.ws.Call("removeEventListener", "message", f) // harmless for other events
+		}
+		// Release the callbacks after the close event had its chance.
+		funcs := c.funcs
+		c.funcs = nil
+		time.AfterFunc(5*time.Second, func() {
+			for _, f := range funcs {
+				f.Release()
+			}
+		})
+	}
+	return nil
+}
+
+func (c *browserWS) LocalAddr() net.Addr  { return wsAddr("browser") }
+func (c *browserWS) RemoteAddr() net.Addr { return wsAddr(c.url) }
+
+func (c *browserWS) SetDeadline(t time.Time) error {
+	c.readDeadline.set(t)
+	c.writeDeadline.set(t)
+	return nil
+}
+func (c *browserWS) SetReadDeadline(t time.Time) error  { c.readDeadline.set(t); return nil }
+func (c *browserWS) SetWriteDeadline(t time.Time) error { c.writeDeadline.set(t); return nil }
+
+// deadline is a net.Conn deadline as a channel that is closed when it
+// passes (nil when there is none).
+type deadline struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	d.t = t
+	d.mu.Unlock()
+}
+
+func (d *deadline) channel() <-chan time.Time {
+	d.mu.Lock()
+	t := d.t
+	d.mu.Unlock()
+	if t.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(t))
+}
+
+// contextFor is a context that ends when timeout fires (never if nil).
+func contextFor(timeout <-chan time.Time) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	if timeout == nil {
+		return ctx, func() { cancel(nil) }
+	}
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-timeout:
+			cancel(context.DeadlineExceeded)
+		case <-stop:
+		}
+	}()
+	return ctx, func() { close(stop); cancel(nil) }
+}
+
+var ignoreRejection = js.FuncOf(func(js.Value, []js.Value) any { return nil })
+
+// awaitCtx waits for a JS promise, or for ctx.
+func awaitCtx(ctx context.Context, p js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	ok := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- result{v: argOrUndefined(args)}
+		return nil
+	})
+	fail := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- result{err: jsErr(argOrUndefined(args))}
+		return nil
+	})
+	p.Call("then", ok, fail)
+	select {
+	case r := <-ch:
+		ok.Release()
+		fail.Release()
+		return r.v, r.err
+	case <-ctx.Done():
+		// The promise may still settle; keep the callbacks alive until then.
+		go func() {
+			<-ch
+			ok.Release()
+			fail.Release()
+		}()
+		if c := context.Cause(ctx); c != nil {
+			return js.Undefined(), c
+		}
+		return js.Undefined(), ctx.Err()
+	}
+}
+
+func argOrUndefined(args []js.Value) js.Value {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return js.Undefined()
+}
+
+// jsErr describes a JS rejection value.
+func jsErr(v js.Value) error {
+	if v.Type() == js.TypeObject {
+		if m := v.Get("message"); m.Type() == js.TypeString {
+			if n := v.Get("name"); n.Type() == js.TypeString && n.String() != "Error" {
+				return fmt.Errorf("%s: %s", n.String(), m.String())
+			}
+			return errors.New(m.String())
+		}
+	}
+	return fmt.Errorf("%s", js.Global().Call("String", v).String())
+}
+
+// catch runs fn and turns a thrown JS exception into an error.
+func catch(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if je, ok := r.(js.Error); ok {
+				err = jsErr(je.Value)
+				return
+			}
+			panic(r)
+		}
+	}()
+	fn()
+	return nil
+}
+
+// messageBytes copies an ArrayBuffer (or a text message's string).
+func messageBytes(v js.Value) []byte {
+	if v.Type() == js.TypeString {
+		return []byte(v.String())
+	}
+	u := js.Global().Get("Uint8Array").New(v)
+	b := make([]byte, u.Get("length").Int())
+	js.CopyBytesToGo(b, u)
+	return b
+}
