@@ -24,6 +24,8 @@ fi
 go mod download
 command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@2025.1.1
 
-if [ -f web/test/package.json ]; then
-  (cd web/test && npm ci --no-audit --no-fund --loglevel=error)
-fi
+for d in web/test relay/worker; do
+  if [ -f "$d/package.json" ]; then
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

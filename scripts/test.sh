@@ -22,8 +22,9 @@ GOOS=js GOARCH=wasm go vet ./core/... ./wasm/...
 echo "== go test"
 go test -timeout 30m ./...
 
-if [ -f web/test/package.json ]; then
-  echo "== browser tests"
-  scripts/build-web.sh >/dev/null
-  (cd web/test && npm test)
-fi
+echo "== browser tests"
+scripts/build-web.sh >/dev/null
+(cd web/test && npm test)
+
+echo "== Cloudflare Worker tests (wrangler dev)"
+(cd relay/worker && npm test)

@@ -1,0 +1,297 @@
+//go:build !js
+
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" database/sql driver
+)
+
+// SQLiteOptions tunes OpenSQLiteWith.
+type SQLiteOptions struct {
+	// Synchronous is SQLite's synchronous pragma: "FULL" (default: every
+	// Apply is on disk before it returns, fsync per batch), "NORMAL" (in WAL
+	// mode a process crash loses nothing, a power cut may lose the last
+	// batches) or "OFF".
+	Synchronous string
+}
+
+// SQLite is a Store in an SQLite database (modernc.org/sqlite, no cgo).
+// It uses one connection in WAL mode; each Apply is one transaction, so
+// the driver's batching turns many protocol events into one commit.
+type SQLite struct {
+	mu     sync.Mutex
+	db     *sql.DB
+	closed bool
+	stmts  map[string]*sql.Stmt
+}
+
+const sqliteSchemaVersion = 1
+
+var sqliteSchema = []string{
+	`CREATE TABLE IF NOT EXISTS nameplates (
+		app_id TEXT NOT NULL, name TEXT NOT NULL, mailbox_id TEXT NOT NULL,
+		created INTEGER NOT NULL, sides TEXT NOT NULL,
+		PRIMARY KEY (app_id, name)) WITHOUT ROWID`,
+	`CREATE TABLE IF NOT EXISTS mailboxes (
+		app_id TEXT NOT NULL, id TEXT NOT NULL, for_nameplate INTEGER NOT NULL,
+		created INTEGER NOT NULL, updated INTEGER NOT NULL, sides TEXT NOT NULL,
+		PRIMARY KEY (app_id, id)) WITHOUT ROWID`,
+	// messages keep a rowid: bodies can be large, which WITHOUT ROWID
+	// tables handle badly.
+	`CREATE TABLE IF NOT EXISTS messages (
+		app_id TEXT NOT NULL, mailbox_id TEXT NOT NULL, seq INTEGER NOT NULL,
+		side TEXT NOT NULL, phase TEXT NOT NULL, body TEXT NOT NULL,
+		server_rx INTEGER NOT NULL, msg_id TEXT NOT NULL)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS messages_by_mailbox ON messages (app_id, mailbox_id, seq)`,
+}
+
+var sqliteStmts = map[string]string{
+	"putNameplate": `INSERT OR REPLACE INTO nameplates (app_id, name, mailbox_id, created, sides) VALUES (?, ?, ?, ?, ?)`,
+	"delNameplate": `DELETE FROM nameplates WHERE app_id = ? AND name = ?`,
+	"putMailbox":   `INSERT OR REPLACE INTO mailboxes (app_id, id, for_nameplate, created, updated, sides) VALUES (?, ?, ?, ?, ?, ?)`,
+	"touchMailbox": `UPDATE mailboxes SET updated = ? WHERE app_id = ? AND id = ?`,
+	"addMessage":   `INSERT OR REPLACE INTO messages (app_id, mailbox_id, seq, side, phase, body, server_rx, msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	"delMessages":  `DELETE FROM messages WHERE app_id = ? AND mailbox_id = ?`,
+	"delMailbox":   `DELETE FROM mailboxes WHERE app_id = ? AND id = ?`,
+}
+
+// OpenSQLite opens (creating if needed) the database at path with
+// synchronous=FULL. path ":memory:" gives a private in-memory database.
+func OpenSQLite(path string) (*SQLite, error) {
+	return OpenSQLiteWith(path, SQLiteOptions{})
+}
+
+// OpenSQLiteWith is OpenSQLite with options.
+func OpenSQLiteWith(path string, opts SQLiteOptions) (*SQLite, error) {
+	syncMode := strings.ToUpper(opts.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = "FULL"
+	case "FULL", "NORMAL", "OFF", "EXTRA":
+	default:
+		return nil, fmt.Errorf("store: open sqlite %s: bad synchronous mode %q", path, opts.Synchronous)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	// One connection: the writer is single anyway, and ":memory:" is
+	// per connection.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s := &SQLite{db: db, stmts: make(map[string]*sql.Stmt)}
+	if err := s.init(syncMode); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *SQLite) init(syncMode string) error {
+	for _, p := range []string{
+		// One process owns the database: exclusive locking saves the
+		// file-lock syscalls of every transaction (and the WAL index
+		// lives in heap memory instead of a shared-memory file).
+		"PRAGMA locking_mode=EXCLUSIVE",
+		"PRAGMA journal_mode=WAL",
+		"PRAGMA synchronous=" + syncMode,
+		"PRAGMA busy_timeout=5000",
+		"PRAGMA foreign_keys=OFF",
+	} {
+		if _, err := s.db.Exec(p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	var version int
+	if err := s.db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read user_version: %w", err)
+	}
+	if version > sqliteSchemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", version, sqliteSchemaVersion)
+	}
+	for _, q := range sqliteSchema {
+		if _, err := s.db.Exec(q); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	if _, err := s.db.Exec(fmt.Sprintf("PRAGMA user_version=%d", sqliteSchemaVersion)); err != nil {
+		return fmt.Errorf("set user_version: %w", err)
+	}
+	for name, q := range sqliteStmts {
+		st, err := s.db.Prepare(q)
+		if err != nil {
+			return fmt.Errorf("prepare %s: %w", name, err)
+		}
+		s.stmts[name] = st
+	}
+	return nil
+}
+
+// Load implements Store.
+func (s *SQLite) Load() (*Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	snap := &Snapshot{}
+	rows, err := s.db.Query(`SELECT app_id, name, mailbox_id, created, sides FROM nameplates ORDER BY app_id, name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: load nameplates: %w", err)
+	}
+	for rows.Next() {
+		var n Nameplate
+		var sides string
+		if err := rows.Scan(&n.AppID, &n.Name, &n.MailboxID, &n.Created, &sides); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: load nameplates: %w", err)
+		}
+		if err := json.Unmarshal([]byte(sides), &n.Sides); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: load nameplate %q/%s sides: %w", n.AppID, n.Name, err)
+		}
+		snap.Nameplates = append(snap.Nameplates, n)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("store: load nameplates: %w", err)
+	}
+
+	rows, err = s.db.Query(`SELECT app_id, id, for_nameplate, created, updated, sides FROM mailboxes ORDER BY app_id, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: load mailboxes: %w", err)
+	}
+	for rows.Next() {
+		var m Mailbox
+		var sides string
+		if err := rows.Scan(&m.AppID, &m.ID, &m.ForNameplate, &m.Created, &m.Updated, &sides); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: load mailboxes: %w", err)
+		}
+		if err := json.Unmarshal([]byte(sides), &m.Sides); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: load mailbox %q/%s sides: %w", m.AppID, m.ID, err)
+		}
+		snap.Mailboxes = append(snap.Mailboxes, m)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("store: load mailboxes: %w", err)
+	}
+
+	rows, err = s.db.Query(`SELECT app_id, mailbox_id, seq, side, phase, body, server_rx, msg_id FROM messages ORDER BY app_id, mailbox_id, seq`)
+	if err != nil {
+		return nil, fmt.Errorf("store: load messages: %w", err)
+	}
+	for rows.Next() {
+		var m Message
+		if err := rows.Scan(&m.AppID, &m.MailboxID, &m.Seq, &m.Side, &m.Phase, &m.Body, &m.ServerRX, &m.MsgID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: load messages: %w", err)
+		}
+		snap.Messages = append(snap.Messages, m)
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("store: load messages: %w", err)
+	}
+	return snap, nil
+}
+
+func closeRows(rows *sql.Rows) error {
+	return errors.Join(rows.Err(), rows.Close())
+}
+
+// Apply implements Store: all ops in one transaction.
+func (s *SQLite) Apply(ops []Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	tx, err := s.db.Begin()
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	for _, op := range ops {
+		if err := s.apply(tx, op); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: %s: %w", op, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit %d ops: %w", len(ops), err)
+	}
+	return nil
+}
+
+func (s *SQLite) exec(tx *sql.Tx, name string, args ...any) error {
+	_, err := tx.Stmt(s.stmts[name]).Exec(args...)
+	return err
+}
+
+func (s *SQLite) apply(tx *sql.Tx, op Op) error {
+	switch o := op.(type) {
+	case PutNameplate:
+		n := o.Nameplate
+		sides, err := json.Marshal(nonNil(n.Sides))
+		if err != nil {
+			return err
+		}
+		return s.exec(tx, "putNameplate", n.AppID, n.Name, n.MailboxID, n.Created, string(sides))
+	case DeleteNameplate:
+		return s.exec(tx, "delNameplate", o.AppID, o.Name)
+	case PutMailbox:
+		m := o.Mailbox
+		sides, err := json.Marshal(nonNil(m.Sides))
+		if err != nil {
+			return err
+		}
+		return s.exec(tx, "putMailbox", m.AppID, m.ID, m.ForNameplate, m.Created, m.Updated, string(sides))
+	case TouchMailbox:
+		return s.exec(tx, "touchMailbox", o.Updated, o.AppID, o.ID)
+	case AddMessage:
+		m := o.Message
+		return s.exec(tx, "addMessage", m.AppID, m.MailboxID, m.Seq, m.Side, m.Phase, m.Body, m.ServerRX, m.MsgID)
+	case DeleteMailbox:
+		if err := s.exec(tx, "delMessages", o.AppID, o.ID); err != nil {
+			return err
+		}
+		return s.exec(tx, "delMailbox", o.AppID, o.ID)
+	default:
+		return fmt.Errorf("unknown op %T", op)
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Close implements Store.
+func (s *SQLite) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close sqlite: %w", err)
+	}
+	return nil
+}
