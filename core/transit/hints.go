@@ -420,7 +420,7 @@ func ParseRelay(s string) (RelayHint, error) {
 			}
 			r.WebSocket = append(r.WebSocket, WebSocketHint{URL: u})
 		default:
-			return RelayHint{}, fmt.Errorf("%w %q: want tcp:HOST:PORT, ws://... or wss://...", ErrBadRelay, ep)
+			return RelayHint{}, fmt.Errorf("%w %q: want tcp:HOST:PORT, ws://URL or wss://URL", ErrBadRelay, ep)
 		}
 	}
 	return r, nil
