@@ -10,7 +10,7 @@ export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin
 
 bash "$shared/peers/install.sh" >/dev/null
 
-apt_pkgs=(chromium python3-spake2 podman ca-certificates)
+apt_pkgs=(chromium python3-spake2 podman zbar-tools ca-certificates)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

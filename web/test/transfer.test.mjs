@@ -1,0 +1,404 @@
+// Acceptance tests: the page in headless Chromium against the stock CLIs
+// (Python wormhole 0.12, wormhole-william), through our relay on loopback,
+// which also serves the page. Every byte is compared by sha256.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import {
+  launch, openPage, startRelay, CLI, randomFile, sha256File, makeTree, treeManifest, tmpdir,
+  screenshot, unzip, need, CHROMIUM,
+} from './harness.mjs';
+
+let relay;
+let work;
+
+before(async () => {
+  if (process.env.CI || (await fsp.stat(CHROMIUM).catch(() => null))) {
+    relay = await startRelay();
+  }
+  work = await tmpdir();
+});
+
+after(async () => {
+  await relay?.stop();
+  if (work) await fsp.rm(work, { recursive: true, force: true });
+});
+
+// The Python CLI's global flags: our mailbox and, when asked, our relay.
+function pyArgs(helper = true) {
+  const a = ['--relay-url', relay.mailboxURL];
+  if (helper) a.push('--transit-helper', `tcp:${relay.tcp}`);
+  return a;
+}
+
+function ready(t, ...programs) {
+  return need(t, CHROMIUM, ...programs);
+}
+
+async function withPage(fn) {
+  const b = await launch();
+  try {
+    await openPage(b.page, relay.pageURL);
+    return await fn(b.page, b);
+  } finally {
+    await b.close();
+  }
+}
+
+const sendStatus = (p) => p.getByRole('status', { name: 'Send status' });
+const recvStatus = (p) => p.getByRole('status', { name: 'Receive status' });
+
+/** Starts a send from the page; resolves to the code it shows. */
+async function pageSend(p, what) {
+  if (what.text) await p.getByLabel('Text', { exact: true }).fill(what.text);
+  if (what.files) await p.getByLabel('Files', { exact: true }).setInputFiles(what.files);
+  if (what.folder) await p.getByLabel('Folder', { exact: true }).setInputFiles(what.folder);
+  await p.getByRole('button', { name: 'Send', exact: true }).click();
+  const code = p.getByRole('textbox', { name: 'Wormhole code' });
+  await p.waitForFunction(() => document.getElementById('code').value !== '', null, { timeout: 30000 });
+  return code.inputValue();
+}
+
+async function waitSent(p, ms = 600000) {
+  await sendStatus(p).getByText(/^Sent\.|failed|cancel|disappeared|rejected|wrong code/i)
+    .waitFor({ timeout: ms });
+  return sendStatus(p).textContent();
+}
+
+async function pageReceive(p, code) {
+  await p.getByRole('combobox', { name: 'Code' }).fill(code);
+  await p.getByRole('button', { name: 'Receive', exact: true }).click();
+}
+
+test('page sends text to wormhole receive', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  await withPage(async (p) => {
+    const text = 'hello from the browser ✓ ünïcödé';
+    const code = await pageSend(p, { text });
+    assert.match(await p.locator('#cli-command').textContent(),
+      new RegExp(`^wormhole --relay-url ${relay.mailboxURL} receive ${code}$`));
+    // The share link carries the code in the fragment; the QR code shows it.
+    assert.equal(await p.locator('#share-link').getAttribute('href'), `${relay.pageURL}#${code}`);
+    assert.ok((await p.locator('#qr path').getAttribute('d')).length > 100);
+    const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--hide-progress', code]);
+    const r = await cli.wait(60000);
+    assert.equal(r.code, 0, cli.out);
+    assert.ok(cli.out.includes(text), cli.out);
+    assert.match(await waitSent(p), /^Sent\./);
+  });
+});
+
+test('page sends 1 MiB to wormhole receive without --transit-helper (relay hint over TCP)', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'one-mib.bin');
+  const sum = await randomFile(src, 1 << 20);
+  const out = await tmpdir();
+  await withPage(async (p) => {
+    const code = await pageSend(p, { files: [src] });
+    await screenshot(p, 'send-code');
+    // No --transit-helper: the CLI learns our relay's TCP address from the
+    // page's relay hint.
+    const cli = new CLI('wormhole', [...pyArgs(false), 'receive', '--no-listen', '--accept-file',
+      '--hide-progress', '-o', path.join(out, 'got.bin'), code]);
+    const r = await cli.wait(120000);
+    assert.equal(r.code, 0, cli.out);
+    assert.match(cli.out, /relay:tcp:127\.0\.0\.1/, cli.out);
+    assert.equal(await sha256File(path.join(out, 'got.bin')), sum);
+    assert.match(await waitSent(p), /SHA-256 matched/);
+    await screenshot(p, 'send-done');
+  });
+  await fsp.rm(out, { recursive: true, force: true });
+});
+
+test('page sends 300 MiB to wormhole receive', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'big.bin');
+  const sum = await randomFile(src, 300 << 20);
+  const out = await tmpdir();
+  try {
+    await withPage(async (p) => {
+      const code = await pageSend(p, { files: [src] });
+      const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
+        '--hide-progress', '-o', path.join(out, 'got.bin'), code]);
+      const r = await cli.wait(900000);
+      assert.equal(r.code, 0, cli.out);
+      assert.equal(await sha256File(path.join(out, 'got.bin')), sum);
+      assert.match(await waitSent(p), /SHA-256 matched/);
+    });
+  } finally {
+    await fsp.rm(out, { recursive: true, force: true });
+    await fsp.rm(src, { force: true });
+  }
+});
+
+test('page sends a folder with nested files to wormhole receive', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'tree');
+  const manifest = await makeTree(src);
+  // A folder <input> lists files only; an empty folder cannot be picked
+  // that way (drag-and-drop keeps it).
+  delete manifest['empty-folder'];
+  const out = await tmpdir();
+  await withPage(async (p) => {
+    const code = await pageSend(p, { folder: src });
+    const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
+      '--hide-progress', code], { cwd: out });
+    const r = await cli.wait(120000);
+    assert.equal(r.code, 0, cli.out);
+    assert.deepEqual(await treeManifest(path.join(out, 'tree')), manifest);
+    assert.match(await waitSent(p), /SHA-256 matched/);
+  });
+  await fsp.rm(out, { recursive: true, force: true });
+});
+
+test('page sends a file to wormhole-william', async (t) => {
+  if (!ready(t, 'wormhole-william')) return;
+  const src = path.join(work, 'for-william.bin');
+  const sum = await randomFile(src, (1 << 20) + 12345);
+  const out = await tmpdir();
+  await withPage(async (p) => {
+    const code = await pageSend(p, { files: [src] });
+    const cli = new CLI('wormhole-william', ['receive', '--relay-url', relay.mailboxURL, '--hide-progress', code],
+      { cwd: out, stdin: 'y\n' });
+    const r = await cli.wait(120000);
+    assert.equal(r.code, 0, cli.out);
+    assert.equal(await sha256File(path.join(out, 'for-william.bin')), sum);
+    assert.match(await waitSent(p), /SHA-256 matched/);
+  });
+  await fsp.rm(out, { recursive: true, force: true });
+});
+
+test('page receives text from wormhole send', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  await withPage(async (p) => {
+    const text = 'hello from the terminal ✓';
+    // --verify prints the verifier and asks before sending.
+    const cli = new CLI('wormhole', [...pyArgs(), 'send', '--verify', '--hide-progress', '--text', text],
+      { stdin: 'yes\n' });
+    const code = await cli.code();
+    await pageReceive(p, code);
+    await p.locator('#offer-message').getByText(text).waitFor({ timeout: 60000 });
+    assert.equal(await p.locator('#offer-message').textContent(), text);
+    assert.equal((await cli.wait(60000)).code, 0, cli.out);
+    // The verifier on request equals the one the CLI printed.
+    await p.getByRole('button', { name: 'Show verifier' }).last().click();
+    const shown = (await p.locator('#receive-verifier').textContent()).replace('Verifier: ', '');
+    assert.match(shown, /^[0-9a-f]{64}$/);
+    assert.ok(cli.out.includes(shown), `CLI printed no ${shown}: ${cli.out}`);
+  });
+});
+
+test('page receives a file from wormhole send (streamed download)', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'from-cli.bin');
+  const sum = await randomFile(src, 5 << 20);
+  await withPage(async (p, b) => {
+    const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+    const code = await cli.code();
+    await pageReceive(p, code);
+    await p.getByRole('button', { name: 'Accept' }).waitFor({ timeout: 60000 });
+    assert.match(await p.locator('#offer-text').textContent(), /from-cli\.bin/);
+    await screenshot(p, 'receive-offer');
+    const [download] = await Promise.all([
+      p.waitForEvent('download', { timeout: 60000 }),
+      p.getByRole('button', { name: 'Accept' }).click(),
+    ]);
+    const saved = path.join(b.downloads, 'saved.bin');
+    await download.saveAs(saved);
+    assert.equal(await download.failure(), null);
+    assert.equal(download.suggestedFilename(), 'from-cli.bin');
+    assert.equal(await sha256File(saved), sum);
+    await recvStatus(p).getByText('Received').waitFor({ timeout: 60000 });
+    assert.equal((await cli.wait(60000)).code, 0, cli.out);
+    await screenshot(p, 'receive-done');
+  });
+});
+
+test('the in-memory fallback holds small files and refuses big ones', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'small.bin');
+  const sum = await randomFile(src, 300000);
+  await withPage(async (p) => {
+    // Fits: the blob arrives whole.
+    let cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+    let code = await cli.code();
+    const got = await p.evaluate(async (code) => {
+      const offer = await window.wasmhole.receive(code);
+      const sink = window.wasmhole.blobSink(1 << 20);
+      await offer.accept(sink);
+      const d = new Uint8Array(await crypto.subtle.digest('SHA-256', await (await sink.blob()).arrayBuffer()));
+      return Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
+    }, code);
+    assert.equal(got, sum);
+    assert.equal((await cli.wait(60000)).code, 0, cli.out);
+    // Over the limit: refused, and the sender is told.
+    cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+    code = await cli.code();
+    const err = await p.evaluate(async (code) => {
+      const offer = await window.wasmhole.receive(code);
+      try {
+        await offer.accept(window.wasmhole.blobSink(100000));
+        return 'accepted';
+      } catch (e) {
+        return `${e.code}: ${e.message}`;
+      }
+    }, code);
+    assert.match(err, /^save-failed: .*in memory/);
+    assert.notEqual((await cli.wait(60000)).code, 0, cli.out);
+  });
+});
+
+test('page receives a folder from wormhole send, as a zip and unpacked', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'sendtree');
+  const manifest = await makeTree(src);
+  // Python 0.12 zips files only, so empty folders do not travel.
+  delete manifest['empty-folder'];
+  await withPage(async (p, b) => {
+    // As a zip, through the page.
+    let cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+    let code = await cli.code();
+    await pageReceive(p, code);
+    await p.getByRole('button', { name: 'Accept' }).waitFor({ timeout: 60000 });
+    assert.match(await p.locator('#offer-text').textContent(), /sendtree.*6 files/);
+    const [download] = await Promise.all([
+      p.waitForEvent('download', { timeout: 60000 }),
+      p.getByRole('button', { name: 'Accept' }).click(),
+    ]);
+    const zip = path.join(b.downloads, 'tree.zip');
+    await download.saveAs(zip);
+    assert.equal(download.suggestedFilename(), 'sendtree.zip');
+    const dest = path.join(b.downloads, 'unzipped');
+    await unzip(zip, dest);
+    assert.deepEqual(await treeManifest(dest), manifest);
+    assert.equal((await cli.wait(60000)).code, 0, cli.out);
+
+    // Unpacked into a folder through the JS API (File System Access; the
+    // origin-private file system stands in for a picked folder).
+    cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+    code = await cli.code();
+    const got = await p.evaluate(async (code) => {
+      const root = await navigator.storage.getDirectory();
+      const offer = await window.wasmhole.receive(code);
+      const folder = await offer.accept(window.wasmhole.directorySink(root));
+      const out = {};
+      async function walk(dir, rel) {
+        for await (const [name, h] of dir.entries()) {
+          const r = rel ? `${rel}/${name}` : name;
+          if (h.kind === 'directory') {
+            out[r] = 'dir';
+            await walk(h, r);
+          } else {
+            const buf = await (await h.getFile()).arrayBuffer();
+            const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+            out[r] = Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
+          }
+        }
+      }
+      await walk(await root.getDirectoryHandle(folder), '');
+      const left = [];
+      for await (const name of root.keys()) left.push(name);
+      return { folder, out, left };
+    }, code);
+    assert.equal(got.folder, 'sendtree');
+    assert.deepEqual(got.out, manifest);
+    assert.deepEqual(got.left, ['sendtree'], 'the spool file was removed');
+    assert.equal((await cli.wait(60000)).code, 0, cli.out);
+  });
+});
+
+test('a wrong code shows the wrong-code message', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  await withPage(async (p) => {
+    const cli = new CLI('wormhole', [...pyArgs(), 'send', '--hide-progress', '--text', 'secret']);
+    const code = await cli.code();
+    const wrong = code.replace(/-[^-]+$/, '-wrongword');
+    await pageReceive(p, wrong);
+    await recvStatus(p).getByText('Wrong code').waitFor({ timeout: 60000 });
+    assert.notEqual((await cli.wait(60000)).code, 0, 'the CLI fails too');
+    // A clean state: the form is usable again.
+    assert.equal(await p.getByRole('button', { name: 'Receive', exact: true }).isEnabled(), true);
+  });
+});
+
+test('rejecting an offer tells the sender', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'unwanted.bin');
+  await randomFile(src, 1000);
+  await withPage(async (p) => {
+    const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+    await pageReceive(p, await cli.code());
+    await p.getByRole('button', { name: 'Reject' }).click();
+    await recvStatus(p).getByText('You rejected the offer').waitFor({ timeout: 30000 });
+    const r = await cli.wait(60000);
+    assert.notEqual(r.code, 0);
+    assert.match(cli.out, /transfer rejected/);
+  });
+});
+
+test('the receiver rejecting shows on the sending page', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'offered.bin');
+  await randomFile(src, 1000);
+  await withPage(async (p) => {
+    const code = await pageSend(p, { files: [src] });
+    // Python without --accept-file asks; "n" rejects.
+    const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--hide-progress', code], { stdin: 'n\n' });
+    await cli.wait(60000);
+    assert.match(await waitSent(p, 60000), /rejected/);
+  });
+});
+
+test('cancelling on the page shows up in the CLI, and the CLI cancelling shows up on the page', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  const src = path.join(work, 'cancel.bin');
+  await randomFile(src, 200 << 20);
+  const out = await tmpdir();
+  try {
+    await withPage(async (p) => {
+      // Page sends, page cancels mid-transfer: the Python receiver fails.
+      let code = await pageSend(p, { files: [src] });
+      let cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
+        '--hide-progress', '-o', path.join(out, 'a.bin'), code]);
+      await p.locator('#send-progress').waitFor({ state: 'visible', timeout: 60000 });
+      await p.getByRole('button', { name: 'Cancel' }).first().click();
+      assert.match(await waitSent(p, 60000), /Cancelled/);
+      let r = await cli.wait(60000);
+      assert.notEqual(r.code, 0, cli.out);
+
+      // Page sends, the Python receiver is interrupted: the page says so.
+      await p.getByRole('button', { name: 'Send something else' }).click();
+      code = await pageSend(p, { files: [src] });
+      cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
+        '--hide-progress', '-o', path.join(out, 'b.bin'), code]);
+      await p.locator('#send-progress').waitFor({ state: 'visible', timeout: 60000 });
+      cli.kill('SIGINT');
+      assert.match(await waitSent(p, 120000), /disappeared|cancelled|failed/);
+      assert.doesNotMatch(await sendStatus(p).textContent(), /^Sent\./);
+
+      // Python sends, the page cancels: the CLI fails.
+      cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+      await pageReceive(p, await cli.code());
+      await p.getByRole('button', { name: 'Accept' }).click();
+      await p.locator('#receive-progress').waitFor({ state: 'visible', timeout: 60000 });
+      await p.locator('#receive-cancel').click();
+      await recvStatus(p).getByText('Cancelled').waitFor({ timeout: 60000 });
+      r = await cli.wait(60000);
+      assert.notEqual(r.code, 0, cli.out);
+
+      // Python sends and is interrupted: the page says so.
+      await p.getByRole('button', { name: 'Receive something else' }).click();
+      cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+      await pageReceive(p, await cli.code());
+      await p.getByRole('button', { name: 'Accept' }).click();
+      await p.locator('#receive-progress').waitFor({ state: 'visible', timeout: 60000 });
+      cli.kill('SIGINT');
+      await recvStatus(p).getByText(/disappeared|cancelled/).waitFor({ timeout: 120000 });
+      assert.doesNotMatch(await recvStatus(p).textContent(), /^Received/);
+    });
+  } finally {
+    await fsp.rm(out, { recursive: true, force: true });
+    await fsp.rm(src, { force: true });
+  }
+});
