@@ -1,0 +1,32 @@
+package wormhole
+
+import (
+	"errors"
+
+	"github.com/wasmhole/wasmhole/core/client"
+	"github.com/wasmhole/wasmhole/core/mailbox"
+)
+
+// Sentinel errors. Every error a Wormhole returns wraps at most one of
+// them (test with errors.Is); they are the same values the machines use,
+// so errors.Is works whichever layer produced the error.
+var (
+	// ErrWrongCode: the peer's messages do not decrypt, i.e. one side
+	// typed the wrong code. The session is closed with mood "scary".
+	ErrWrongCode = client.ErrWrongCode
+	// ErrBadCode: SetCode got a code that is not <number>-<words>.
+	ErrBadCode = client.ErrBadCode
+	// ErrNoKey: DeriveKey before the key was confirmed.
+	ErrNoKey = client.ErrNoKey
+	// ErrCrowded: someone else is using the nameplate or mailbox.
+	ErrCrowded = mailbox.ErrCrowded
+	// ErrUnwelcome: the server's welcome refused this client.
+	ErrUnwelcome = mailbox.ErrUnwelcome
+	// ErrServer: the server answered a command with an error.
+	ErrServer = mailbox.ErrServer
+	// ErrClosed: the session is closed (by Close, or after it failed and
+	// the failure was already reported).
+	ErrClosed = errors.New("wormhole: session closed")
+	// ErrCodeSet: AllocateCode or SetCode after the code was chosen.
+	ErrCodeSet = errors.New("wormhole: the code is already chosen")
+)

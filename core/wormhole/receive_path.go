@@ -1,0 +1,192 @@
+package wormhole
+
+// Receiving into the local file system, for native receivers. Nothing
+// appears under the final name before the transfer is complete: a file is
+// written to a temporary name beside its destination and linked into
+// place only after the last byte authenticated (and before the ack tells
+// the sender it worked); a directory's zip is spooled to a temporary file
+// and unpacked by transfer.Extract, which stages the tree in a temporary
+// directory and renames it into place. On any failure the temporaries are
+// removed.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/wasmhole/wasmhole/core/transfer"
+)
+
+// extractSlackFiles and extractSlackBytes widen the zip-bomb limits taken
+// from a directory offer: senders may add directory entries that
+// numfiles does not count (Python >= 0.14), and symlink targets count as
+// bytes in transfer.Extract.
+const (
+	extractSlackFiles = 1024
+	extractSlackBytes = 1 << 20
+)
+
+// AcceptToPath accepts the offer and stores it at path: a file offer as
+// the file path, a directory offer as the directory path. path must not
+// exist (a directory may also be an existing empty directory); if it
+// does, AcceptToPath fails with fs.ErrExist before answering, and the
+// offer is still open (Reject it or try another path).
+func (o *Offer) AcceptToPath(ctx context.Context, path string, progress func(got, total int64)) error {
+	if o.Kind == Text {
+		return errNoData
+	}
+	if err := checkFree(path, o.Kind == Directory); err != nil {
+		return err
+	}
+	if err := o.claim(); err != nil {
+		return err
+	}
+	if o.Kind == Directory {
+		return o.acceptDir(ctx, path, progress)
+	}
+	return o.acceptFile(ctx, path, progress)
+}
+
+// AcceptToDir stores the offer inside dir under the sender's name made
+// safe by transfer.SafeFilename, and returns the path it wrote. Like
+// AcceptToPath it refuses to overwrite, leaving the offer open.
+func (o *Offer) AcceptToDir(ctx context.Context, dir string, progress func(got, total int64)) (string, error) {
+	if o.Kind == Text {
+		return "", errNoData
+	}
+	name, err := transfer.SafeFilename(o.Name)
+	if err != nil {
+		return "", fmt.Errorf("wormhole: %w", err)
+	}
+	path := filepath.Join(dir, name)
+	return path, o.AcceptToPath(ctx, path, progress)
+}
+
+// ReceiveToDir receives whatever the sender offers and accepts it into
+// dir, like `wormhole receive --accept-file`. A text offer is returned
+// with an empty path. If the offer cannot be stored (unsafe name, the
+// target exists) it is declined, so the sender fails too.
+func (c *Client) ReceiveToDir(ctx context.Context, code, dir string, progress func(got, total int64)) (*Offer, string, error) {
+	o, err := c.Receive(ctx, code)
+	if err != nil || o.Kind == Text {
+		return o, "", err
+	}
+	path, err := o.AcceptToDir(ctx, dir, progress)
+	if err != nil && o.claim() == nil {
+		// Not answered yet: the failure came before accepting.
+		text := "cannot store the transfer"
+		if errors.Is(err, fs.ErrExist) {
+			text = "refusing to overwrite existing " + filepath.Base(path)
+		}
+		if derr := o.decline(ctx, text); derr != nil {
+			c.Logger.V(1).Info("declining the offer", "error", derr)
+		}
+	}
+	return o, path, err
+}
+
+// checkFree fails with fs.ErrExist unless path is free: missing, or for a
+// directory also an empty directory (transfer.Extract replaces that).
+func checkFree(path string, dir bool) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("wormhole: %w", err)
+	}
+	if dir && fi.IsDir() {
+		d, err := os.Open(path)
+		if err == nil {
+			names, _ := d.Readdirnames(1)
+			d.Close()
+			if len(names) == 0 {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("wormhole: refusing to overwrite %s: %w", path, fs.ErrExist)
+}
+
+// acceptFile receives into a temporary file next to path and links it to
+// path (never replacing a file that appeared meanwhile) before the ack.
+func (o *Offer) acceptFile(ctx context.Context, path string, progress func(got, total int64)) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".wasmhole-*.part")
+	if err != nil {
+		o.goodbye(ctx, err)
+		return fmt.Errorf("wormhole: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // after a successful link only the temporary name goes
+	closed := false
+	defer func() {
+		if !closed {
+			f.Close()
+		}
+	}()
+	finish := func() error {
+		closed = true
+		err := f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			// CreateTemp makes 0600; a received file is the user's like any other.
+			err = os.Chmod(tmp, 0o644)
+		}
+		if err == nil {
+			err = placeFile(tmp, path)
+		}
+		if err != nil {
+			return fmt.Errorf("wormhole: storing %s: %w", path, err)
+		}
+		return nil
+	}
+	return o.accept(ctx, f, progress, finish)
+}
+
+// placeFile gives tmp the name path without replacing anything there: a
+// hard link fails if path exists. File systems without hard links fall
+// back to a rename after a last check.
+func placeFile(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, serr := os.Lstat(path); serr == nil {
+		return fmt.Errorf("%s: %w", path, fs.ErrExist)
+	}
+	return os.Rename(tmp, path)
+}
+
+// acceptDir spools the zip to a temporary file beside path, then unpacks
+// it into path with limits taken from the offer, before the ack.
+func (o *Offer) acceptDir(ctx context.Context, path string, progress func(got, total int64)) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".wasmhole-*.zip")
+	if err != nil {
+		o.goodbye(ctx, err)
+		return fmt.Errorf("wormhole: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	finish := func() error {
+		limits := transfer.Limits{
+			MaxFiles: max(o.NumFiles, 0)*2 + extractSlackFiles,
+			MaxBytes: max(o.NumBytes, 0) + extractSlackBytes,
+		}
+		if err := transfer.Extract(f, o.Size, path, limits); err != nil {
+			return fmt.Errorf("wormhole: unpacking into %s: %w", path, err)
+		}
+		return nil
+	}
+	return o.accept(ctx, f, progress, finish)
+}
+
+// goodbye ends an offer that failed before its answer went out.
+func (o *Offer) goodbye(ctx context.Context, err error) {
+	o.own.close()
+	goodbye(ctx, o.c, o.w, err, true)
+}

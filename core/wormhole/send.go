@@ -1,0 +1,248 @@
+package wormhole
+
+// The sending half of file-transfer v1 (protocol.md §3), on top of one
+// mailbox session (Client.New):
+//
+//	text: offer {"message"}             -> answer {"message_ack":"ok"}
+//	file: transit, offer {"file"}       -> transit, answer {"file_ack":"ok"}
+//	      then the transit race as sender (leader), the bytes in records,
+//	      and the receiver's last record {"ack":"ok","sha256":...}
+//	dir:  the same with offer {"directory"} and a zip of exactly zipsize
+//	      bytes streamed from a transfer.ZipPlan
+//
+// A Transfer succeeds only when the receiver's sha256 matches ours. A peer
+// {"error"} ends it with ErrRejected ("transfer rejected") or
+// ErrPeerCancelled; cancelling the context closes the transit connection,
+// tells the peer and closes the mailbox with mood errory, so the peer
+// fails too instead of waiting.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/wasmhole/wasmhole/core/transfer"
+	"github.com/wasmhole/wasmhole/core/transit"
+)
+
+// SendOptions configures one send.
+type SendOptions struct {
+	// Code to use; "" allocates a nameplate and generates a code of
+	// Client.CodeLength words.
+	Code string
+	// OnCode is called once with the code, before SendXxx returns.
+	OnCode func(code string)
+	// Progress is called as the file or zip bytes go out (never for
+	// text): first with sent == 0, last with sent == total.
+	Progress func(sent, total int64)
+}
+
+// Transfer is a send in progress. It runs in the background from the
+// moment SendText, SendFile or SendDirectory returns; the context given
+// to them bounds and cancels it.
+type Transfer struct {
+	code     string
+	size     int64
+	verified chan struct{} // closed when verifier is set
+	verifier []byte
+	done     chan struct{} // closed when err is set
+	err      error
+}
+
+// Code is the wormhole code the receiver must type.
+func (t *Transfer) Code() string { return t.code }
+
+// Size is the number of bytes the transfer streams: the file's size, the
+// zip's size for a directory (what Progress counts to), 0 for text.
+func (t *Transfer) Size() int64 { return t.size }
+
+// Wait blocks until the transfer has ended. It returns nil only after the
+// receiver acknowledged: a text with message_ack "ok", a file or directory
+// with a final ack whose sha256 matches the bytes we sent.
+func (t *Transfer) Wait() error {
+	<-t.done
+	return t.err
+}
+
+// Done is closed when the transfer has ended (Wait no longer blocks).
+func (t *Transfer) Done() <-chan struct{} { return t.done }
+
+// Verifier returns the verifier (both sides derive the same bytes from the
+// key) once the peer's key has been confirmed.
+func (t *Transfer) Verifier(ctx context.Context) ([]byte, error) {
+	select {
+	case <-t.verified:
+		return t.verifier, nil
+	case <-t.done:
+		select {
+		case <-t.verified:
+			return t.verifier, nil
+		default:
+			return nil, t.err
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// payload is what a send offers and, for files and directories, streams.
+type payload struct {
+	offer *transfer.Message
+	text  bool
+	size  int64                          // bytes on the wire (filesize or zipsize)
+	write func(io.Writer) (int64, error) // streams exactly size bytes
+}
+
+// SendText sends a text message.
+func (c *Client) SendText(ctx context.Context, text string, opts SendOptions) (*Transfer, error) {
+	return c.send(ctx, opts, payload{offer: transfer.TextOffer(text), text: true})
+}
+
+// SendFile offers one file called name (the receiver keeps only its base
+// name) of exactly size bytes, read from r once the receiver accepted.
+// Fewer bytes from r fail the transfer; more are not read.
+func (c *Client) SendFile(ctx context.Context, name string, size int64, r io.Reader, opts SendOptions) (*Transfer, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("wormhole: send file %q: negative size %d", name, size)
+	}
+	if name == "" {
+		return nil, errors.New("wormhole: send file: empty name")
+	}
+	return c.send(ctx, opts, payload{
+		offer: transfer.FileOfferMessage(name, size),
+		size:  size,
+		write: func(w io.Writer) (int64, error) { return io.Copy(w, io.LimitReader(r, size)) },
+	})
+}
+
+// SendDirectory offers a directory called dirname whose content is
+// entries (transfer.DirEntries(os.DirFS(dir)) for a local one). It is
+// sent as a zip with stored entries, laid out before the offer so that
+// the offer carries its exact size, and streamed without a temporary copy.
+func (c *Client) SendDirectory(ctx context.Context, dirname string, entries []transfer.Entry, opts SendOptions) (*Transfer, error) {
+	if dirname == "" {
+		return nil, errors.New("wormhole: send directory: empty name")
+	}
+	plan, err := transfer.NewZipPlan(entries)
+	if err != nil {
+		return nil, fmt.Errorf("wormhole: send directory %q: %w", dirname, err)
+	}
+	return c.send(ctx, opts, payload{
+		offer: transfer.DirOfferMessage(dirname, plan),
+		size:  plan.Size(),
+		write: plan.WriteTo,
+	})
+}
+
+// send opens the session and gets the code synchronously, then runs the
+// rest of the exchange in the background.
+func (c *Client) send(ctx context.Context, opts SendOptions, p payload) (*Transfer, error) {
+	w, err := c.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	code := opts.Code
+	if code == "" {
+		code, err = w.AllocateCode(ctx)
+	} else {
+		err = w.SetCode(ctx, code)
+	}
+	if err != nil {
+		goodbye(ctx, c, w, err, false)
+		return nil, err
+	}
+	t := &Transfer{code: code, size: p.size, verified: make(chan struct{}), done: make(chan struct{})}
+	if opts.OnCode != nil {
+		opts.OnCode(code)
+	}
+	go func() {
+		t.err = c.runSend(ctx, w, t, opts, p)
+		close(t.done)
+	}()
+	return t, nil
+}
+
+func (c *Client) runSend(ctx context.Context, w *Wormhole, t *Transfer, opts SendOptions, p payload) (err error) {
+	verified := false
+	var own *ownTransit
+	defer func() {
+		own.close()
+		if err != nil {
+			goodbye(ctx, c, w, err, verified)
+		}
+	}()
+	v, err := w.WaitVerified(ctx)
+	if err != nil {
+		return err
+	}
+	t.verifier, verified = v, true
+	close(t.verified)
+
+	if p.text {
+		if err := sendMsg(ctx, w, p.offer); err != nil {
+			return err
+		}
+		for {
+			m, err := recvMsg(ctx, w)
+			if err != nil {
+				return err
+			}
+			switch {
+			case m.Error != "":
+				return peerError(m.Error)
+			case m.Answer != nil:
+				if m.Answer.MessageAck != transfer.AckOK {
+					return fmt.Errorf("%w: ambiguous answer to a text offer: %+v", errTransferFailed, *m.Answer)
+				}
+				closeHappy(ctx, c, w)
+				return nil
+			}
+		}
+	}
+
+	// The transit message goes first so that the receiver can answer with
+	// its own right away and both sides know all hints before file_ack.
+	own = c.openTransit()
+	if err := own.send(ctx, w); err != nil {
+		return err
+	}
+	if err := sendMsg(ctx, w, p.offer); err != nil {
+		return err
+	}
+	var peer transit.Hints
+wait:
+	for {
+		m, err := recvMsg(ctx, w)
+		if err != nil {
+			return err
+		}
+		switch {
+		case m.Transit != nil:
+			peer = c.parsePeerTransit(m.Transit)
+		case m.Error != "":
+			return peerError(m.Error)
+		case m.Answer != nil:
+			if m.Answer.FileAck != transfer.AckOK {
+				return fmt.Errorf("%w: ambiguous answer to a file offer: %+v", errTransferFailed, *m.Answer)
+			}
+			break wait
+		}
+	}
+
+	dctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	go watchPeer(dctx, w, abort)
+	conn, key, err := c.connectTransit(dctx, w, true, own, peer)
+	if err != nil {
+		return cause(dctx, err)
+	}
+	defer conn.Close()
+	own.close()
+	if err := sendData(dctx, conn, key, p.size, p.write, opts.Progress); err != nil {
+		return err
+	}
+	conn.Close()
+	closeHappy(ctx, c, w)
+	return nil
+}

@@ -1,0 +1,427 @@
+package wormhole
+
+// Shared plumbing of the file-transfer v1 flows in send.go and receive.go:
+// app messages as core/transfer values, our transit message, the transit
+// connection, the data phase with hashing and progress, and the goodbye
+// after a failure.
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/wasmhole/wasmhole/core/transfer"
+	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/core/transitnet"
+)
+
+const (
+	// transitKeyPurpose derives the transit key from the wormhole key.
+	// Python uses this literal even when --appid changes the appid, so it
+	// is fixed here too (protocol.md §3).
+	transitKeyPurpose = transfer.AppID + "/transit-key"
+
+	// DefaultRelay is the transit relay used when Client.Relays is empty,
+	// the default of wormhole-william and of upstream Python.
+	DefaultRelay = "tcp:transit.magic-wormhole.io:4001"
+
+	moodHappy  = "happy"
+	moodErrory = "errory"
+	moodScary  = "scary"
+
+	// goodbyeTimeout bounds the farewell after a failure (an {"error"}
+	// message, the mailbox close): the caller's context may be done
+	// already, and the peer must still hear that we gave up.
+	goodbyeTimeout = 5 * time.Second
+
+	// ioChunk is how many bytes each end moves per file read or write and
+	// per hash update: 16 full records. It saves a few per cent of CPU
+	// over one record per syscall (BenchmarkDataPhase); a multiple of the
+	// record size keeps records full and lets transit.Reader decrypt whole
+	// records straight into the buffer.
+	ioChunk = 16 * transit.MaxPlain
+
+	// textCancelled is what we tell the peer when our side is cancelled.
+	textCancelled = "transfer cancelled"
+)
+
+// errTransferFailed marks a data phase that ended without a valid ack.
+var errTransferFailed = errors.New("wormhole: transfer failed")
+
+// relays is the relay list we offer and dial: Client.Relays or DefaultRelay.
+func (c *Client) relays() []transit.RelayHint {
+	if len(c.Relays) > 0 {
+		return c.Relays
+	}
+	r, err := transit.ParseRelay(DefaultRelay)
+	if err != nil {
+		panic("wormhole: bad DefaultRelay: " + err.Error()) // a constant
+	}
+	return []transit.RelayHint{r}
+}
+
+// sendMsg encodes and sends one app message.
+func sendMsg(ctx context.Context, w *Wormhole, m *transfer.Message) error {
+	b, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	return w.Send(ctx, b)
+}
+
+// recvMsg returns the next app message we understand. Messages of unknown
+// kinds (a newer peer's additions) are skipped, as Python does.
+func recvMsg(ctx context.Context, w *Wormhole) (*transfer.Message, error) {
+	for {
+		b, err := w.Receive(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m, err := transfer.ParseMessage(b)
+		if errors.Is(err, transfer.ErrUnknownMessage) {
+			continue
+		}
+		return m, err
+	}
+}
+
+// peerError turns the peer's {"error": text} into ErrRejected (the user
+// said no) or ErrPeerCancelled (anything else), keeping the peer's text.
+func peerError(text string) error {
+	perr := &transfer.PeerError{Text: text}
+	if errors.Is(perr, transfer.ErrRejected) {
+		return fmt.Errorf("wormhole: the receiver declined: %w (%w)", ErrRejected, perr)
+	}
+	return fmt.Errorf("wormhole: the peer gave up: %w: %w", ErrPeerCancelled, perr)
+}
+
+// fromPeer reports whether err came from the peer or from a failed key
+// exchange, when there is no point in sending an {"error"} back.
+func fromPeer(err error) bool {
+	return errors.Is(err, ErrRejected) || errors.Is(err, ErrPeerCancelled) || errors.Is(err, ErrWrongCode)
+}
+
+// goodbye ends a failed session: unless the failure came from the peer it
+// tells the peer why (so it fails now instead of waiting for a timeout),
+// then closes the mailbox with a matching mood. It uses its own short
+// deadline because ctx may be the cancelled reason for the failure.
+func goodbye(ctx context.Context, c *Client, w *Wormhole, cause error, verified bool) {
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), goodbyeTimeout)
+	defer cancel()
+	mood := moodErrory
+	switch {
+	case errors.Is(cause, ErrWrongCode):
+		mood = moodScary
+	case verified && !fromPeer(cause):
+		text := cause.Error()
+		if ctx.Err() != nil {
+			text = textCancelled
+		}
+		if err := sendMsg(gctx, w, transfer.ErrorMessage(text)); err != nil {
+			c.Logger.V(1).Info("telling the peer about the failure", "error", err)
+		}
+	}
+	if err := w.Close(gctx, mood); err != nil {
+		c.Logger.V(1).Info("closing the mailbox after a failure", "error", err)
+	}
+}
+
+// closeHappy ends a successful session. A failing close does not undo the
+// transfer, which is complete; it is only logged.
+func closeHappy(ctx context.Context, c *Client, w *Wormhole) {
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), goodbyeTimeout)
+	defer cancel()
+	if err := w.Close(gctx, moodHappy); err != nil {
+		c.Logger.V(1).Info("closing the mailbox", "error", err)
+	}
+}
+
+// ownTransit is our side of the transit setup: the listener for direct
+// connections (nil with RelayOnly or when listening failed) and the
+// transit message that advertises it and our relays.
+type ownTransit struct {
+	ln  *transitnet.Listener
+	msg transit.Message
+}
+
+// openTransit starts listening (unless RelayOnly) and builds our transit
+// message. Failing to listen is not fatal: the relays still work.
+func (c *Client) openTransit() *ownTransit {
+	t := &ownTransit{msg: transit.Message{Hints: transit.Hints{Relays: c.relays()}}}
+	if c.RelayOnly {
+		return t
+	}
+	ln, hints, err := transitnet.Listen()
+	if err != nil {
+		c.Logger.Info("not listening for direct transit connections", "error", err)
+		return t
+	}
+	t.ln, t.msg.Hints.Direct = ln, hints
+	return t
+}
+
+func (t *ownTransit) send(ctx context.Context, w *Wormhole) error {
+	raw, err := t.msg.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return sendMsg(ctx, w, &transfer.Message{Transit: raw})
+}
+
+func (t *ownTransit) close() {
+	if t != nil && t.ln != nil {
+		t.ln.Close()
+	}
+}
+
+// parsePeerTransit reads the peer's transit message. A message we cannot
+// read leaves us with our own relays only, which may still work.
+func (c *Client) parsePeerTransit(raw []byte) transit.Hints {
+	m, err := transit.ParseMessage(raw)
+	if err != nil {
+		c.Logger.Info("ignoring the peer's transit message", "error", err)
+		return transit.Hints{}
+	}
+	return m.Hints
+}
+
+// connectTransit derives the transit key and runs the connection race.
+func (c *Client) connectTransit(ctx context.Context, w *Wormhole, sender bool, own *ownTransit, peer transit.Hints) (net.Conn, []byte, error) {
+	key, err := w.DeriveKey(transitKeyPurpose, 32)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := transitnet.Config{
+		Sender:     sender,
+		TransitKey: key,
+		Peer:       peer,
+		Relays:     c.relays(),
+		RelayOnly:  c.RelayOnly,
+		Logger:     c.Logger,
+	}
+	var ln *transitnet.Listener
+	if own != nil {
+		ln = own.ln
+	}
+	conn, err := transitnet.Connect(ctx, cfg, ln)
+	if err != nil {
+		return nil, nil, fmt.Errorf("wormhole: transit connection: %w", err)
+	}
+	relay, via := false, ""
+	if tc, ok := conn.(*transitnet.Conn); ok {
+		relay, via = tc.Relay, tc.Desc
+	}
+	c.Logger.Info("transit connected", "relay", relay, "via", via, "remote", conn.RemoteAddr().String())
+	return conn, key, nil
+}
+
+// watchPeer reads the app messages that arrive once offer and answer have
+// been exchanged. None is expected except an {"error"} from a peer that
+// gave up, which must end our transit phase now (abort closes the
+// connection) rather than after the race's timeout. It returns when
+// Receive fails, at the latest when ctx ends.
+func watchPeer(ctx context.Context, w *Wormhole, abort context.CancelCauseFunc) {
+	for {
+		m, err := recvMsg(ctx, w)
+		if errors.Is(err, transfer.ErrMalformed) && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if m.Error != "" {
+			abort(peerError(m.Error))
+			return
+		}
+	}
+}
+
+// reporter calls a progress callback with the running byte count: first
+// (0, total), last (total, total).
+type reporter struct {
+	n, total int64
+	progress func(done, total int64)
+}
+
+func newReporter(total int64, progress func(done, total int64)) *reporter {
+	r := &reporter{total: total, progress: progress}
+	if progress != nil {
+		progress(0, total)
+	}
+	return r
+}
+
+func (r *reporter) add(n int) {
+	r.n += int64(n)
+	if r.progress != nil && n > 0 {
+		r.progress(r.n, r.total)
+	}
+}
+
+// watchConn closes conn as soon as ctx is done, which unblocks any read
+// or write on it. The returned function stops the watch.
+func watchConn(ctx context.Context, conn net.Conn) func() bool {
+	return context.AfterFunc(ctx, func() { conn.Close() })
+}
+
+// cause prefers the reason ctx was cancelled (the caller's cancellation or
+// the peer's {"error"}) over the IO error it provoked.
+func cause(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	c := context.Cause(ctx)
+	if errors.Is(c, context.Canceled) || errors.Is(c, context.DeadlineExceeded) {
+		return fmt.Errorf("wormhole: %w", c)
+	}
+	return c
+}
+
+// sendData streams size bytes produced by write through the transit
+// connection (records of transit.MaxPlain bytes), then reads the
+// receiver's ack record and checks its sha256 against what we sent.
+//
+// Two stages overlap (see chunkPipe): this goroutine runs write (reading
+// the file or building the zip) and hashes; another seals the records and
+// writes them to the connection.
+func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write func(io.Writer) (int64, error), progress func(sent, total int64)) error {
+	defer watchConn(ctx, conn)()
+	sendKey, recvKey := transit.RecordKeys(key, true)
+	tw := transit.NewWriter(conn, sendKey)
+	report := newReporter(size, progress)
+	p := newChunkPipe(size)
+	var sendErr error
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for buf := range p.full {
+			if sendErr == nil {
+				if _, err := tw.Write(buf); err != nil {
+					sendErr = err
+					p.halt()
+				} else {
+					report.add(len(buf))
+				}
+			}
+			p.free <- buf
+		}
+	}()
+	h := sha256.New()
+	cw := &chunkWriter{p: p, h: h}
+	n, err := write(cw)
+	if err == nil {
+		err = cw.flush()
+	}
+	close(p.full)
+	<-sent
+	if sendErr != nil {
+		return cause(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, sendErr))
+	}
+	if err != nil {
+		return cause(ctx, fmt.Errorf("%w: reading the data: %w", errTransferFailed, err))
+	}
+	if n != size {
+		return fmt.Errorf("%w: sent %d bytes, offered %d", errTransferFailed, n, size)
+	}
+	if size == 0 {
+		// wormhole-william receivers (<= 1.0.8) read a record before they
+		// compare the byte count with the size, so a 0-byte file, which
+		// has no data records, leaves them waiting forever. One empty
+		// record wakes them; Python and we read nothing for size 0 and
+		// ack at once, the record staying unread.
+		if err := tw.WriteRecord(nil); err != nil {
+			return cause(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err))
+		}
+	}
+	rec, err := transit.NewReader(conn, recvKey, transfer.MaxAckSize+transit.RecordOverhead).ReadRecord()
+	if err != nil {
+		return cause(ctx, fmt.Errorf("%w: waiting for the receiver's ack: %w", errTransferFailed, err))
+	}
+	ack, err := transfer.ParseAck(rec)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errTransferFailed, err)
+	}
+	if err := ack.Verify(h.Sum(nil)); err != nil {
+		return fmt.Errorf("%w: %w", errTransferFailed, err)
+	}
+	return nil
+}
+
+// receiveData reads exactly size bytes from the transit connection into
+// dst while hashing them, runs finish (if not nil), then sends the ack
+// record with their sha256. finish is where a receiver makes the data
+// durable (sync, rename, unzip): if it fails no ack goes out, so the
+// sender never believes in a transfer that did not land.
+//
+// Two stages overlap (see chunkPipe): another goroutine reads and opens
+// the records; this one writes to dst and hashes.
+func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst io.Writer, progress func(got, total int64), finish func() error) error {
+	defer watchConn(ctx, conn)()
+	sendKey, recvKey := transit.RecordKeys(key, false)
+	report := newReporter(size, progress)
+	src := transit.NewReader(conn, recvKey, 0)
+	p := newChunkPipe(size)
+	var readErr error
+	go func() {
+		defer close(p.full)
+		var n int64
+		for n < size {
+			buf := p.get()
+			if buf == nil {
+				return
+			}
+			k, err := io.ReadFull(src, buf[:min(int64(cap(buf)), size-n)])
+			n += int64(k)
+			if k > 0 {
+				p.full <- buf[:k]
+			} else {
+				p.free <- buf
+			}
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				readErr = fmt.Errorf("received %d of %d bytes: %w", n, size, err)
+				return
+			}
+		}
+	}()
+	h := sha256.New()
+	var writeErr error
+	for buf := range p.full {
+		if writeErr == nil {
+			if _, err := dst.Write(buf); err != nil {
+				writeErr = err
+				p.halt()
+				conn.Close() // unblocks the reading stage
+			} else {
+				h.Write(buf)
+				report.add(len(buf))
+			}
+		}
+		p.free <- buf
+	}
+	if writeErr != nil {
+		return fmt.Errorf("%w: writing the data: %w", errTransferFailed, writeErr)
+	}
+	if readErr != nil {
+		return cause(ctx, fmt.Errorf("%w: %w", errTransferFailed, readErr))
+	}
+	if finish != nil {
+		if err := finish(); err != nil {
+			return err
+		}
+	}
+	ack, err := transfer.NewAck(h.Sum(nil)).Encode()
+	if err != nil {
+		return err
+	}
+	if err := transit.NewWriter(conn, sendKey).WriteRecord(ack); err != nil {
+		return cause(ctx, fmt.Errorf("%w: sending the ack: %w", errTransferFailed, err))
+	}
+	return nil
+}
