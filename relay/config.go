@@ -55,6 +55,7 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	GCPercent       string
 }
 
 // DefaultCSP is the Content-Security-Policy of the static site: only our
@@ -131,6 +132,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) []flagSpec {
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error", true)
 	str(&c.LogFormat, "log-format", "json", "json or text (slog handlers)", false)
 	dur(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for state to flush and connections to close", false)
+	str(&c.GCPercent, "gc-percent", "auto", `Go collector target (as GOGC): "auto" follows the live heap between 100 (small heaps) and 25 (many connections) unless GOGC or GOMEMLIMIT is set; a number 1..10000 is fixed and overrides GOGC`, false)
 	return specs
 }
 
@@ -277,6 +279,9 @@ func (c *Config) validate() error {
 	}
 	if c.HashcashBits < 0 || c.HashcashBits > 40 {
 		return fmt.Errorf("%w: --hashcash-bits must be 0..40", ErrConfig)
+	}
+	if _, err := planGC(c.GCPercent, func(string) (string, bool) { return "", false }); err != nil {
+		return err
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("%w: --shutdown-timeout must be positive", ErrConfig)

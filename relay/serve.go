@@ -69,6 +69,17 @@ func runServe(args []string, lookup func(string) (string, bool), stderr io.Write
 	}
 	r := &relay{args: args, lookup: lookup, stderr: stderr, conf: conf, started: time.Now()}
 	r.log, r.level = newLogger(conf.cfg, stderr)
+	// validate accepted the flag, so only the environment decides here.
+	if gc, err := planGC(conf.cfg.GCPercent, lookup); err == nil {
+		restore, changed := gc.apply()
+		// runServe also runs inside tests: leave their process as found.
+		defer restore()
+		if changed {
+			r.log.V(1).Info("gc target set", "gc_percent", gc.percent, "auto", gc.auto, "reason", gc.why)
+		} else {
+			r.log.V(1).Info("gc target left to the runtime", "reason", gc.why)
+		}
+	}
 	if err := r.run(); err != nil {
 		r.log.Error(err, "relay stopped")
 		return 1
