@@ -508,12 +508,25 @@ func sendToWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCas
 	log := &logBuf{}
 	before := len(relayUsage(t, srv))
 	prog := &progressLog{}
-	tr, wantSum, wantTree := sendOurs(t, ctx, newClient(t, srv, relay, log), fx, pc, prog)
-	dir := t.TempDir()
-	cli := peers.Start(t, dir, nil, "y\n", "wormhole-william", "receive", "--relay-url", srv.MailboxURL, "--hide-progress", tr.Code())
-	err := tr.Wait()
-	cerr := cli.Wait(ctx)
-	if err != nil || cerr != nil {
+	var (
+		tr           *wormhole.Transfer
+		wantSum, dir string
+		wantTree     map[string]string
+		cli          *peers.CLI
+	)
+	for attempt := 1; ; attempt++ {
+		tr, wantSum, wantTree = sendOurs(t, ctx, newClient(t, srv, relay, log), fx, pc, prog)
+		dir = t.TempDir()
+		cli = peers.Start(t, dir, nil, "y\n", "wormhole-william", "receive", "--relay-url", srv.MailboxURL, "--hide-progress", tr.Code())
+		err := tr.Wait()
+		cerr := cli.Wait(ctx)
+		if err == nil && cerr == nil {
+			break
+		}
+		if williamPakeBug(t, attempt, err, dir) {
+			log, prog = &logBuf{}, &progressLog{}
+			continue
+		}
 		t.Fatalf("our send: %v; william receive: %v\nwilliam:\n%s\nours:\n%s", err, cerr, cli.Output(), log)
 	}
 	switch pc.kind {
@@ -567,6 +580,10 @@ func receiveFromWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc paylo
 		if err == nil && cerr == nil {
 			break
 		}
+		if williamPakeBug(t, attempt, err, out) {
+			log = &logBuf{}
+			continue
+		}
 		if relay && attempt < 4 && strings.Contains(cli.Output(), williamRelayBug) {
 			// The known wormhole-william sender race (peers/README.md):
 			// it closed its own relay connection. If that cut the data
@@ -592,6 +609,24 @@ func receiveFromWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc paylo
 	checkOnly(t, out, filepath.Base(path))
 	prog.check(t, offer.Size)
 	checkPath(t, pc, relay, srv, log, "", before, true)
+}
+
+// williamPakeBug reports whether a failed session with wormhole-william is
+// its SPAKE2 library's encoding bug, and allows two retries for it. Debian's
+// gospake2 (ed25519group/affine.go, Compress) encodes points with an unpadded
+// big.Int.Bytes(), so when the top byte is zero (about 1 session in 128) its
+// message or its transcript is one byte short and it derives another key:
+// both sides then see a "wrong code". Ours matches python-spake2 on
+// thousands of random exchanges (core/spake2 TestInteropPython), and Python
+// fails with wormhole-william the same way. A retry must leave nothing behind.
+func williamPakeBug(t *testing.T, attempt int, err error, out string) bool {
+	t.Helper()
+	if attempt >= 3 || !errors.Is(err, wormhole.ErrWrongCode) {
+		return false
+	}
+	checkEmpty(t, out)
+	t.Logf("attempt %d hit wormhole-william's SPAKE2 encoding bug (%v); retrying", attempt, err)
+	return true
 }
 
 // williamRelayBug is how wormhole-william 1.0.6's sender reports the race
