@@ -40,49 +40,39 @@ func errorCode(err error) string {
 		return "rejected"
 	case errors.Is(err, wormhole.ErrPeerCancelled):
 		return "peer-cancelled"
+	case errors.Is(err, wormhole.ErrPeerGone):
+		return "peer-gone"
 	case errors.Is(err, wormhole.ErrCrowded):
 		return "crowded"
 	case errors.Is(err, wormhole.ErrUnwelcome):
 		return "unwelcome"
 	case errors.Is(err, wormhole.ErrBadCode):
 		return "bad-code"
-	case errors.Is(err, errRelayUnreachable):
+	case errors.Is(err, wormhole.ErrRelayUnreachable):
 		return "relay-unreachable"
 	case errors.Is(err, errSinkCancelled), errors.Is(err, context.Canceled):
 		return "cancelled"
+	case errors.Is(err, errUnpackFailed):
+		return "unpack-failed"
 	case errors.Is(err, errSaveFailed):
 		return "save-failed"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
 		errors.As(err, &netErr), errors.Is(err, wormhole.ErrClosed):
-		// The transit connection or the mailbox went away mid-transfer.
+		// Fallback while not every path wraps ErrPeerGone: the transit
+		// connection or the mailbox went away mid-transfer.
 		return "peer-gone"
 	}
 	return "transfer-failed"
 }
 
 var (
-	// errRelayUnreachable marks a failure to reach the mailbox server: the
-	// first connection of a session failed, so nothing was exchanged yet.
-	errRelayUnreachable = errors.New("cannot reach the relay")
 	// errSaveFailed marks a failure of the place the bytes go to.
 	errSaveFailed = errors.New("saving failed")
+	// errUnpackFailed marks a received folder that could not be unpacked
+	// into the picked folder (refused by the safe unpacker, or a write
+	// failed); nothing of it was kept and the sender was told.
+	errUnpackFailed = errors.New("unpacking failed")
 )
-
-// newSession wraps Client.New failures (the only step that needs the
-// mailbox server and nothing else) as errRelayUnreachable.
-func relayErr(c *wormhole.Client, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, wormhole.ErrUnwelcome) {
-		return err
-	}
-	url := c.MailboxURL
-	if url == "" {
-		url = wormhole.DefaultMailboxURL
-	}
-	return fmt.Errorf("%w at %s: %w", errRelayUnreachable, url, err)
-}
 
 // clientFrom reads the client options object of the JS API:
 // {appID, mailboxURL, codeLength, relays: [{name, websocket: [url], tcp:
@@ -213,7 +203,7 @@ func registerLowLevel(set func(string, func([]js.Value) any)) {
 			w, err := c.New(h.ctx)
 			if err != nil {
 				dropHandle(id)
-				return nil, relayErr(c, err)
+				return nil, err
 			}
 			h.obj = w
 			return id, nil
@@ -453,7 +443,7 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 		if err != nil {
 			dropHandle(id)
 			if isDialFailure(err) {
-				return nil, relayErr(c, err)
+				return nil, err
 			}
 			return nil, err
 		}
@@ -524,7 +514,7 @@ func receiveOffer(args []js.Value) (any, error) {
 	if err != nil {
 		dropHandle(id)
 		if isDialFailure(err) {
-			return nil, relayErr(c, err)
+			return nil, err
 		}
 		return nil, err
 	}
@@ -580,14 +570,14 @@ func accept(args []js.Value) any {
 		}
 		switch optString(spec, "kind") {
 		case "port":
-			return nil, acceptInto(h.ctx, o, newPortWriter(spec.Get("port")), prog)
+			return nil, acceptInto(h.ctx, o, newPortWriter(spec.Get("port")), prog, nil)
 		case "file":
 			w, err := newFileWriter(spec.Get("handle"))
 			if err != nil {
 				_ = o.Reject(h.ctx)
 				return nil, fmt.Errorf("%w: %w", errSaveFailed, err)
 			}
-			return nil, acceptInto(h.ctx, o, w, prog)
+			return nil, acceptInto(h.ctx, o, w, prog, nil)
 		case "directory":
 			folder, err := acceptUnpack(h.ctx, o, spec.Get("handle"), prog, e)
 			if err != nil {
@@ -599,55 +589,33 @@ func accept(args []js.Value) any {
 	})
 }
 
-// acceptInto runs Offer.Accept into s and then closes s, or aborts it on
-// failure so no partial file survives. s is closed inside the Write that
-// delivers the offer's last byte, i.e. before Accept sends the SHA-256
-// ack: if storing fails, the sender is told it failed instead of
-// believing in a transfer that did not land.
-func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(int64, int64)) error {
-	f := &finishingSink{sink: s, left: o.Size}
-	if err := o.Accept(ctx, f, progress); err != nil {
-		if !f.closed {
-			s.Abort(err)
+// acceptInto runs Offer.AcceptFinish into s. Its finish step, which runs
+// after the offer's last byte and before the SHA-256 ack goes to the
+// sender, closes s (the consumer has stored everything) and then runs then
+// (if not nil: the unpacking of a folder). So the ack goes out only when
+// the data landed; if anything fails the sender is told it failed instead
+// of believing in a transfer that did not. On failure before s was closed
+// s is aborted, so no partial file survives.
+func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(int64, int64), then func() error) error {
+	closed := false
+	finish := func() error {
+		closed = true
+		if err := s.Close(); err != nil {
+			if errors.Is(err, errSaveFailed) || errors.Is(err, errSinkCancelled) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", errSaveFailed, err)
 		}
-		if f.closeErr != nil {
-			return fmt.Errorf("%w: %w", errSaveFailed, f.closeErr)
+		if then != nil {
+			return then()
+		}
+		return nil
+	}
+	if err := o.AcceptFinish(ctx, s, progress, finish); err != nil {
+		if !closed {
+			s.Abort(err)
 		}
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%w: %w", errSaveFailed, err)
-	}
 	return nil
-}
-
-// finishingSink closes its sink as soon as the expected bytes are written.
-type finishingSink struct {
-	sink
-	left     int64
-	closed   bool
-	closeErr error
-}
-
-func (f *finishingSink) Write(p []byte) (int, error) {
-	if f.closed {
-		return 0, errors.New("write after the last byte")
-	}
-	n, err := f.sink.Write(p)
-	f.left -= int64(n)
-	if err == nil && f.left <= 0 {
-		f.closed = true
-		f.closeErr = f.sink.Close()
-		err = f.closeErr
-	}
-	return n, err
-}
-
-func (f *finishingSink) Close() error {
-	if f.closed {
-		return f.closeErr
-	}
-	f.closed = true
-	f.closeErr = f.sink.Close()
-	return f.closeErr
 }

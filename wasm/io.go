@@ -245,17 +245,25 @@ func (w *portWriter) handle(m js.Value) {
 }
 
 func (w *portWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	return fillChunks(&w.buf, p, w.flush)
+}
+
+// fillChunks appends p to *buf and calls flush each time *buf reaches its
+// capacity, so the sinks see full chunks whatever sizes they are written
+// in. flush must empty *buf.
+func fillChunks(buf *[]byte, p []byte, flush func() error) (int, error) {
 	n := 0
 	for len(p) > 0 {
-		if w.err != nil {
-			return n, w.err
-		}
-		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf = w.buf[:len(w.buf)+k]
+		b := *buf
+		k := copy(b[len(b):cap(b)], p)
+		*buf = b[:len(b)+k]
 		p = p[k:]
 		n += k
-		if len(w.buf) == cap(w.buf) {
-			if err := w.flush(); err != nil {
+		if len(*buf) == cap(*buf) {
+			if err := flush(); err != nil {
 				return n, err
 			}
 		}
@@ -360,21 +368,7 @@ func newFileWriter(handle js.Value) (*fileWriter, error) {
 	return &fileWriter{writable: wr, buf: make([]byte, 0, chunkSize)}, nil
 }
 
-func (w *fileWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf = w.buf[:len(w.buf)+k]
-		p = p[k:]
-		n += k
-		if len(w.buf) == cap(w.buf) {
-			if err := w.flush(); err != nil {
-				return n, err
-			}
-		}
-	}
-	return n, nil
-}
+func (w *fileWriter) Write(p []byte) (int, error) { return fillChunks(&w.buf, p, w.flush) }
 
 func (w *fileWriter) flush() error {
 	if len(w.buf) == 0 {

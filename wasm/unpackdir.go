@@ -20,9 +20,11 @@ import (
 // (a FileSystemDirectoryHandle). The zip is spooled into a hidden file in
 // that folder (random access is needed to read a zip's central directory,
 // and the disk is the only place big enough), then unpacked into a new
-// subfolder named after the offer, then the spool file is deleted. On any
-// failure the new subfolder is removed again. It returns the subfolder's
-// name.
+// subfolder named after the offer, then the spool file is deleted. The
+// unpacking is the finish step of the accept: the SHA-256 ack goes to the
+// sender only after every file was written and closed. If unpacking fails
+// the new subfolder is removed again, the sender gets our {"error"} and
+// the error is errUnpackFailed. It returns the subfolder's name.
 func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress func(int64, int64), e emitter) (string, error) {
 	if o.Kind != wormhole.Directory {
 		// A single file into a folder: save it there under its safe name.
@@ -42,10 +44,11 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		}
 		w, err := newFileWriter(fh)
 		if err != nil {
+			_, _ = awaitCall(dir, "removeEntry", name)
 			_ = o.Reject(ctx)
 			return "", fmt.Errorf("%w: %w", errSaveFailed, err)
 		}
-		if err := acceptInto(ctx, o, w, progress); err != nil {
+		if err := acceptInto(ctx, o, w, progress, nil); err != nil {
 			_, _ = awaitCall(dir, "removeEntry", name)
 			return "", err
 		}
@@ -75,29 +78,21 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		_ = o.Reject(ctx)
 		return "", fmt.Errorf("%w: %w", errSaveFailed, err)
 	}
-	if err := acceptInto(ctx, o, w, progress); err != nil {
+	var skipped []unpack.Skipped
+	unpackAll := func() error {
+		e.emit("status", map[string]any{"status": "unpacking"})
+		var err error
+		skipped, err = unpackSpool(fh, dir, folder, o)
+		if err != nil {
+			// Whatever was written so far goes: a half folder is not the
+			// folder that was sent.
+			_, _ = awaitCall(dir, "removeEntry", folder, recursiveOpt())
+			return fmt.Errorf("%w: %s: %w", errUnpackFailed, folder, err)
+		}
+		return nil
+	}
+	if err := acceptInto(ctx, o, w, progress, unpackAll); err != nil {
 		return "", err
-	}
-
-	e.emit("status", map[string]any{"status": "unpacking"})
-	file, err := awaitCall(fh, "getFile")
-	if err != nil {
-		return "", fmt.Errorf("%w: reading the received zip: %w", errSaveFailed, err)
-	}
-	sub, err := awaitCall(dir, "getDirectoryHandle", folder, createOpt())
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", errSaveFailed, err)
-	}
-	size := int64(file.Get("size").Float())
-	limits := transfer.Limits{
-		// Python >= 0.14 adds directory entries, which numfiles does not count.
-		MaxFiles: 2*o.NumFiles + 1024,
-		MaxBytes: max(o.NumBytes, 1),
-	}
-	skipped, err := unpack.Unpack(&blobReaderAt{blob: file, size: size}, size, &jsDir{root: sub, dirs: map[string]js.Value{"": sub}}, limits)
-	if err != nil {
-		_, _ = awaitCall(dir, "removeEntry", folder, recursiveOpt())
-		return "", fmt.Errorf("unpacking %s: %w", folder, err)
 	}
 	if len(skipped) > 0 {
 		names := make([]string, 0, len(skipped))
@@ -107,6 +102,26 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		e.emit("skipped", map[string]any{"names": strings.Join(names, "\n")})
 	}
 	return folder, nil
+}
+
+// unpackSpool unpacks the spooled zip in fh into a new subfolder of dir,
+// with zip-bomb limits taken from the offer.
+func unpackSpool(fh, dir js.Value, folder string, o *wormhole.Offer) ([]unpack.Skipped, error) {
+	file, err := awaitCall(fh, "getFile")
+	if err != nil {
+		return nil, fmt.Errorf("reading the received zip: %w", err)
+	}
+	sub, err := awaitCall(dir, "getDirectoryHandle", folder, createOpt())
+	if err != nil {
+		return nil, err
+	}
+	size := int64(file.Get("size").Float())
+	limits := transfer.Limits{
+		// Python >= 0.14 adds directory entries, which numfiles does not count.
+		MaxFiles: 2*o.NumFiles + 1024,
+		MaxBytes: max(o.NumBytes, 1),
+	}
+	return unpack.Unpack(&blobReaderAt{blob: file, size: size}, size, &jsDir{root: sub, dirs: map[string]js.Value{"": sub}}, limits)
 }
 
 // freeName returns name, or "name (2)", "name (3)"... whichever does not

@@ -109,6 +109,7 @@ const MESSAGES = {
   unwelcome: 'The relay refused this client.',
   cancelled: 'Cancelled.',
   'save-failed': 'Saving failed.',
+  'unpack-failed': 'The folder could not be unpacked, so nothing of it was kept and the sender was told the transfer failed.',
   'too-large': 'This file is too large to receive in this browser.',
   integrity: 'The app failed its integrity check and was not started. Reload the page.',
 };
@@ -116,7 +117,7 @@ const MESSAGES = {
 function explain(err) {
   const e = err instanceof WasmholeError ? err : new WasmholeError('error', String((err && err.message) || err));
   const base = MESSAGES[e.code];
-  if (base && e.code !== 'save-failed') return base;
+  if (base && e.code !== 'save-failed' && e.code !== 'unpack-failed') return base;
   if (base) return `${base} ${e.message}`;
   return `The transfer failed: ${e.message}`;
 }
@@ -403,7 +404,10 @@ function setupCompletion(wh, input, list) {
   let options = [];
   let active = -1;
   let seq = 0;
+  // Closing also drops any completion still on its way, which would
+  // otherwise reopen the list (Escape right after a keystroke).
   const close = () => {
+    seq++;
     list.hidden = true;
     input.setAttribute('aria-expanded', 'false');
     input.removeAttribute('aria-activedescendant');
@@ -447,7 +451,6 @@ function setupCompletion(wh, input, list) {
     input.value = words < 2 ? `${value}-` : value;
     input.setSelectionRange(input.value.length, input.value.length);
     if (words >= 2) {
-      seq++; // drop any completion still on its way
       options = [];
       close();
     } else {
@@ -571,7 +574,6 @@ function setupReceive(wh, cfg) {
       : `File “${offer.name}” (${fmtBytes(offer.size)})`;
     $('save-to-folder').hidden = !(offer.kind === 'directory' ? canSaveDir : (canSaveFile || canSaveDir));
     $('save-to-folder').textContent = offer.kind === 'directory' ? 'Unpack into folder…' : 'Save to folder…';
-    $('save-to-folder').setAttribute('aria-label', 'Save to folder…');
     setStatus(status, 'info', 'Accept to save it, or reject it.');
     $('accept').focus();
   };

@@ -18,7 +18,7 @@ export class WasmholeError extends Error {
 
 // Error codes the Go side sends as `name`; anything else becomes "error".
 const CODES = new Set(['wrong-code', 'rejected', 'crowded', 'peer-cancelled', 'peer-gone',
-  'unwelcome', 'relay-unreachable', 'cancelled', 'bad-code', 'save-failed', 'too-large',
+  'unwelcome', 'relay-unreachable', 'cancelled', 'bad-code', 'save-failed', 'unpack-failed', 'too-large',
   'integrity', 'transfer-failed']);
 
 function toError(e) {

@@ -42,7 +42,6 @@ import (
 	"github.com/wasmhole/wasmhole/core/mailbox"
 	"github.com/wasmhole/wasmhole/core/spake2"
 	"github.com/wasmhole/wasmhole/core/words"
-	"golang.org/x/text/unicode/norm"
 )
 
 // Moods for Close (sent to the server, recorded in its usage database).
@@ -215,7 +214,7 @@ func (m *Machine) DeriveKey(purpose string, n int) ([]byte, error) {
 	if n < 1 || n > 255*32 {
 		return nil, fmt.Errorf("client: derive key %q: length %d out of range", purpose, n)
 	}
-	return keys.DeriveKey(m.key, norm.NFC.String(purpose), n), nil
+	return keys.DeriveKey(m.key, nfc(purpose), n), nil
 }
 
 // Handle feeds one event and returns the actions to perform, in order.
@@ -296,7 +295,7 @@ func (m *Machine) mailbox(out []Action, ev mailbox.Event) []Action {
 func (m *Machine) codeReady(out []Action, code string) []Action {
 	m.code = code
 	out = append(out, CodeReady{Code: code})
-	pake, err := spake2.NewSymmetric([]byte(norm.NFC.String(code)), []byte(norm.NFC.String(m.appID)), m.rand)
+	pake, err := spake2.NewSymmetric([]byte(nfc(code)), []byte(nfc(m.appID)), m.rand)
 	if err != nil {
 		return m.fail(out, fmt.Errorf("client: starting SPAKE2: %w", err), MoodErrory)
 	}

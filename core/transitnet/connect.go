@@ -36,6 +36,13 @@ import (
 	"github.com/wasmhole/wasmhole/core/transit"
 )
 
+// ErrRelayUnreachable is wrapped by Connect's error when the race ended
+// without any connection: every relay and direct hint failed, or none
+// won before the timeout. core/wormhole exports the same value as
+// wormhole.ErrRelayUnreachable, which also marks an unreachable mailbox
+// server, so one errors.Is test covers both.
+var ErrRelayUnreachable = errors.New("cannot reach the relay")
+
 // Config says who we are and what we may dial.
 type Config struct {
 	Sender     bool   // file sender (transit leader)
@@ -78,7 +85,9 @@ const writeTimeout = 10 * time.Second
 // Connect runs the race and returns the winning connection (a *Conn). It
 // takes ownership of l (which may be nil) and closes it before returning:
 // once a connection has won, nobody needs to reach us any more. The
-// returned connection outlives ctx; ctx only bounds the race.
+// returned connection outlives ctx; ctx only bounds the race. When no
+// connection could be made at all the error wraps ErrRelayUnreachable (and
+// transit.ErrNoConnection or transit.ErrTimeout).
 func Connect(ctx context.Context, cfg Config, l *Listener) (net.Conn, error) {
 	if l != nil {
 		defer l.Close()
@@ -325,6 +334,9 @@ func (r *runner) perform(acts []transit.Action) (res net.Conn, err error, over b
 			return &Conn{Conn: c.c, Relay: a.Relay, Desc: a.Desc, pending: a.Leftover}, nil, true
 		case transit.Failed:
 			r.log.V(1).Info("transit failed", "err", a.Err.Error())
+			if errors.Is(a.Err, transit.ErrNoConnection) || errors.Is(a.Err, transit.ErrTimeout) {
+				return nil, fmt.Errorf("%w: %w", ErrRelayUnreachable, a.Err), true
+			}
 			return nil, a.Err, true
 		}
 	}

@@ -5,10 +5,12 @@ package transitnet
 // The browser's WebSocket as a net.Conn with flow control in both
 // directions, for transit relay connections (a file's bytes).
 //
-// coder/websocket's wasm Conn (fine for the small mailbox messages) queues
+// A WebSocket used naively (as coder/websocket's wasm Conn does) queues
 // every Write in the browser without waiting, and buffers every received
 // message without limit, so a sender faster than the network (or a network
-// faster than the disk) grows memory by the size of the file. Here:
+// faster than the disk) grows memory by the size of the file. (That is
+// fine for the mailbox's small messages: core/wormhole's dial_js.go.)
+// Here:
 //
 //   - Where the browser has WebSocketStream (Chromium), reads pull from its
 //     ReadableStream one message at a time, so a slow consumer stops the
@@ -33,6 +35,7 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/wasmhole/wasmhole/core/internal/jsutil"
 	"github.com/wasmhole/wasmhole/core/transit"
 )
 
@@ -103,12 +106,12 @@ func dialBrowserWebSocket(ctx context.Context, url string) (net.Conn, error) {
 
 func dialStream(ctx context.Context, ctor js.Value, url string) (net.Conn, error) {
 	var wss js.Value
-	if err := catch(func() { wss = ctor.New(url) }); err != nil {
+	if err := jsutil.Catch(func() { wss = ctor.New(url) }); err != nil {
 		return nil, fmt.Errorf("websocket %s: %w", url, err)
 	}
-	opened, err := awaitCtx(ctx, wss.Get("opened"))
+	opened, err := jsutil.Await(ctx, wss.Get("opened"))
 	if err != nil {
-		_ = catch(func() { wss.Call("close") })
+		_ = jsutil.Catch(func() { wss.Call("close") })
 		return nil, fmt.Errorf("websocket %s: %w", url, err)
 	}
 	c := &browserWS{url: url, stream: wss, signal: make(chan struct{}, 1)}
@@ -119,7 +122,7 @@ func dialStream(ctx context.Context, ctor js.Value, url string) (net.Conn, error
 
 func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 	var ws js.Value
-	if err := catch(func() { ws = js.Global().Get("WebSocket").New(url) }); err != nil {
+	if err := jsutil.Catch(func() { ws = js.Global().Get("WebSocket").New(url) }); err != nil {
 		return nil, fmt.Errorf("websocket %s: %w", url, err)
 	}
 	ws.Set("binaryType", "arraybuffer")
@@ -132,7 +135,7 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 		}
 	})
 	c.on("message", func(e js.Value) {
-		b := messageBytes(e.Get("data"))
+		b := jsutil.Bytes(e.Get("data"))
 		c.mu.Lock()
 		c.queue = append(c.queue, b)
 		c.mu.Unlock()
@@ -220,14 +223,14 @@ func (c *browserWS) next() ([]byte, error) {
 			c.pending = ch
 			p := c.reader.Call("read")
 			go func() {
-				v, err := awaitCtx(context.Background(), p)
+				v, err := jsutil.Await(context.Background(), p)
 				switch {
 				case err != nil:
 					ch <- readResult{err: fmt.Errorf("websocket %s: %w", c.url, err)}
 				case v.Get("done").Bool():
 					ch <- readResult{err: io.EOF}
 				default:
-					ch <- readResult{data: messageBytes(v.Get("value"))}
+					ch <- readResult{data: jsutil.Bytes(v.Get("value"))}
 				}
 			}()
 		}
@@ -290,7 +293,7 @@ func (c *browserWS) Write(p []byte) (int, error) {
 	timeout := c.writeDeadline.channel()
 	if c.stream.Truthy() {
 		ctx, cancel := contextFor(timeout)
-		_, err := awaitCtx(ctx, c.writer.Get("ready"))
+		_, err := jsutil.Await(ctx, c.writer.Get("ready"))
 		cancel()
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -305,7 +308,7 @@ func (c *browserWS) Write(p []byte) (int, error) {
 		// Write stays one message: coalescing records into 1 MiB messages
 		// was measured slower in Chromium (5 vs 10 MB/s), whose upload
 		// cost is per byte, not per message.
-		c.writer.Call("write", u).Call("catch", ignoreRejection)
+		c.writer.Call("write", u).Call("catch", jsutil.IgnoreRejection)
 		return len(p), nil
 	}
 	for c.ws.Get("bufferedAmount").Int() > highWater {
@@ -325,7 +328,7 @@ func (c *browserWS) Write(p []byte) (int, error) {
 	}
 	u := js.Global().Get("Uint8Array").New(len(p))
 	js.CopyBytesToJS(u, p)
-	if err := catch(func() { c.ws.Call("send", u) }); err != nil {
+	if err := jsutil.Catch(func() { c.ws.Call("send", u) }); err != nil {
 		return 0, fmt.Errorf("websocket %s: %w", c.url, err)
 	}
 	return len(p), nil
@@ -345,10 +348,10 @@ func (c *browserWS) Close() error {
 		// what is still queued (a receiver's ack) before the close
 		// handshake. Calling WebSocketStream.close() under a pending read
 		// and write crashed Chromium 156's renderer about one time in four.
-		_ = catch(func() { c.reader.Call("cancel").Call("catch", ignoreRejection) })
-		_ = catch(func() { closeVia(c.writer.Call("close"), c.stream) })
+		_ = jsutil.Catch(func() { c.reader.Call("cancel").Call("catch", jsutil.IgnoreRejection) })
+		_ = jsutil.Catch(func() { closeVia(c.writer.Call("close"), c.stream) })
 	} else {
-		_ = catch(func() { c.ws.Call("close", 1000) })
+		_ = jsutil.Catch(func() { c.ws.Call("close", 1000) })
 		for _, f := range c.funcs {
 			c.ws.Call("removeEventListener", "message", f) // harmless for other events
 		}
@@ -415,8 +418,6 @@ func contextFor(timeout <-chan time.Time) (context.Context, context.CancelFunc) 
 	return ctx, func() { close(stop); cancel(nil) }
 }
 
-var ignoreRejection = js.FuncOf(func(js.Value, []js.Value) any { return nil })
-
 // closeVia closes wss if the writer's close promise p fails; either way
 // both callbacks are released once p settles.
 func closeVia(p, wss js.Value) {
@@ -424,90 +425,9 @@ func closeVia(p, wss js.Value) {
 	release := func() { ok.Release(); fail.Release() }
 	ok = js.FuncOf(func(js.Value, []js.Value) any { release(); return nil })
 	fail = js.FuncOf(func(js.Value, []js.Value) any {
-		_ = catch(func() { wss.Call("close") })
+		_ = jsutil.Catch(func() { wss.Call("close") })
 		release()
 		return nil
 	})
 	p.Call("then", ok, fail)
-}
-
-// awaitCtx waits for a JS promise, or for ctx.
-func awaitCtx(ctx context.Context, p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	ok := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{v: argOrUndefined(args)}
-		return nil
-	})
-	fail := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{err: jsErr(argOrUndefined(args))}
-		return nil
-	})
-	p.Call("then", ok, fail)
-	select {
-	case r := <-ch:
-		ok.Release()
-		fail.Release()
-		return r.v, r.err
-	case <-ctx.Done():
-		// The promise may still settle; keep the callbacks alive until then.
-		go func() {
-			<-ch
-			ok.Release()
-			fail.Release()
-		}()
-		if c := context.Cause(ctx); c != nil {
-			return js.Undefined(), c
-		}
-		return js.Undefined(), ctx.Err()
-	}
-}
-
-func argOrUndefined(args []js.Value) js.Value {
-	if len(args) > 0 {
-		return args[0]
-	}
-	return js.Undefined()
-}
-
-// jsErr describes a JS rejection value.
-func jsErr(v js.Value) error {
-	if v.Type() == js.TypeObject {
-		if m := v.Get("message"); m.Type() == js.TypeString {
-			if n := v.Get("name"); n.Type() == js.TypeString && n.String() != "Error" {
-				return fmt.Errorf("%s: %s", n.String(), m.String())
-			}
-			return errors.New(m.String())
-		}
-	}
-	return fmt.Errorf("%s", js.Global().Call("String", v).String())
-}
-
-// catch runs fn and turns a thrown JS exception into an error.
-func catch(fn func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if je, ok := r.(js.Error); ok {
-				err = jsErr(je.Value)
-				return
-			}
-			panic(r)
-		}
-	}()
-	fn()
-	return nil
-}
-
-// messageBytes copies an ArrayBuffer (or a text message's string).
-func messageBytes(v js.Value) []byte {
-	if v.Type() == js.TypeString {
-		return []byte(v.String())
-	}
-	u := js.Global().Get("Uint8Array").New(v)
-	b := make([]byte, u.Get("length").Int())
-	js.CopyBytesToGo(b, u)
-	return b
 }

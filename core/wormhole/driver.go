@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/wasmhole/wasmhole/core/client"
 	"github.com/wasmhole/wasmhole/core/mailbox"
 )
@@ -24,20 +23,45 @@ const dialTimeout = 30 * time.Second
 // timerHandle is the part of *time.Timer the driver uses.
 type timerHandle interface{ Stop() bool }
 
-func dialWS(ctx context.Context, url string) (*websocket.Conn, error) {
+// msgConn is one connection to the mailbox server, message by message.
+// dial_native.go implements it on coder/websocket, dial_js.go on the
+// browser's own WebSocket (which keeps net/http out of the wasm).
+type msgConn interface {
+	// Read returns the next message, text or binary alike. It fails once
+	// the connection is lost or closed, or when ctx ends.
+	Read(ctx context.Context) ([]byte, error)
+	// Write sends data as one TEXT message (protocol.md §1.1: the Python
+	// client rejects binary ones).
+	Write(ctx context.Context, data []byte) error
+	// Close closes with a normal-closure code and waits, a few seconds at
+	// most, for the server's close frame.
+	Close() error
+	// CloseNow drops the connection without waiting for anything.
+	CloseNow() error
+}
+
+// connect opens one connection, giving up after dialTimeout.
+func connect(ctx context.Context, url string) (msgConn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		return nil, err
+	return dialMailbox(ctx, url)
+}
+
+// dialWS opens a session's first connection. If that fails the server was
+// never reached, so the error wraps ErrRelayUnreachable, unless the
+// caller's ctx ended first (then it is only ctx's error). Reconnects
+// (dial) do not use it: their failures go to the machine, which retries.
+func dialWS(ctx context.Context, url string) (msgConn, error) {
+	c, err := connect(ctx, url)
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w: %w", ErrRelayUnreachable, err)
 	}
-	ws.SetReadLimit(mailbox.MaxMessageSize)
-	return ws, nil
+	return c, err
 }
 
 // wsConn is one WebSocket connection with its writer queue.
 type wsConn struct {
-	ws     *websocket.Conn
+	ws     msgConn
 	n      int // connection number, for logs
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -70,8 +94,7 @@ func (c *wsConn) hangup() {
 	c.signal()
 }
 
-// writer sends queued messages as TEXT frames (protocol.md §1.1: the
-// Python client rejects binary ones).
+// writer sends the queued messages, each as one TEXT frame.
 func (c *wsConn) writer() {
 	for {
 		c.mu.Lock()
@@ -79,15 +102,15 @@ func (c *wsConn) writer() {
 		c.queue = nil
 		c.mu.Unlock()
 		for _, data := range q {
-			if err := c.ws.Write(c.ctx, websocket.MessageText, data); err != nil {
+			if err := c.ws.Write(c.ctx, data); err != nil {
 				c.cancel() // the reader notices and reports the loss
 				return
 			}
 		}
 		if ending && len(q) == 0 {
-			// Close waits (at most 5 s per step) for the server's
-			// close frame, which the reader goroutine consumes.
-			_ = c.ws.Close(websocket.StatusNormalClosure, "")
+			// Close waits briefly for the server's close frame, which
+			// the reader goroutine consumes.
+			_ = c.ws.Close()
 			c.cancel()
 			return
 		}
@@ -103,7 +126,7 @@ func (c *wsConn) writer() {
 
 // attach makes ws the live connection and tells the machine. Called with
 // w.mu held.
-func (w *Wormhole) attach(ws *websocket.Conn) {
+func (w *Wormhole) attach(ws msgConn) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.dials++
 	c := &wsConn{ws: ws, n: w.dials, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1)}
@@ -120,7 +143,7 @@ func (w *Wormhole) reader(c *wsConn) {
 		_ = c.ws.CloseNow()
 	}()
 	for {
-		_, data, err := c.ws.Read(c.ctx)
+		data, err := c.ws.Read(c.ctx)
 		w.mu.Lock()
 		if w.conn != c {
 			w.mu.Unlock()
@@ -143,7 +166,7 @@ func (w *Wormhole) reader(c *wsConn) {
 func (w *Wormhole) dial() {
 	sess := w.sess
 	go func() {
-		ws, err := dialWS(sess, w.url)
+		ws, err := connect(sess, w.url)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.closed {

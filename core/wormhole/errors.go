@@ -5,6 +5,7 @@ import (
 
 	"github.com/wasmhole/wasmhole/core/client"
 	"github.com/wasmhole/wasmhole/core/mailbox"
+	"github.com/wasmhole/wasmhole/core/transitnet"
 )
 
 // Sentinel errors. Every error a Wormhole returns wraps at most one of
@@ -29,4 +30,13 @@ var (
 	ErrClosed = errors.New("wormhole: session closed")
 	// ErrCodeSet: AllocateCode or SetCode after the code was chosen.
 	ErrCodeSet = errors.New("wormhole: the code is already chosen")
+	// ErrRelayUnreachable: the mailbox server (or, for the data, every
+	// transit relay and direct hint) could not be reached at all, so
+	// nothing was exchanged with the peer over it.
+	// The mailbox case comes from New's first dial; the transit case is
+	// core/transitnet's own sentinel, which this is.
+	ErrRelayUnreachable = transitnet.ErrRelayUnreachable
+	// ErrPeerGone: the peer's connection ended in the middle of a
+	// transfer without an error message from it (killed, network lost).
+	ErrPeerGone = errors.New("wormhole: the peer disappeared")
 )

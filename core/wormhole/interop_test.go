@@ -465,20 +465,7 @@ func receiveFromPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloa
 	if relay {
 		args = append(args, "--no-listen")
 	}
-	srcDir, wantSum, wantTree := "", "", map[string]string(nil)
-	switch pc.kind {
-	case wormhole.Text:
-		args = append(args, "--text", xferText)
-	case wormhole.File:
-		var p string
-		p, wantSum = fx.file(t, pc.size)
-		srcDir, args = filepath.Dir(p), append(args, filepath.Base(p))
-	case wormhole.Directory:
-		var p string
-		p, wantTree = fx.dirTree(t)
-		wantTree = withoutEmptyDirs(wantTree)
-		srcDir, args = filepath.Dir(p), append(args, filepath.Base(p))
-	}
+	args, srcDir, wantSum, wantTree := cliSendArgs(t, fx, pc, args)
 	cli := peers.Start(t, srcDir, nil, "", "wormhole", args...)
 	code := cli.Code(t, 30*time.Second)
 	out := t.TempDir()
@@ -501,6 +488,27 @@ func receiveFromPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloa
 	checkOnly(t, out, filepath.Base(path))
 	prog.check(t, offer.Size)
 	checkPath(t, pc, relay, srv, log, cli.Output(), 0, false)
+}
+
+// cliSendArgs completes a stock CLI's send command line for pc: the text,
+// or the file or folder (run the CLI in srcDir), and what the receiving
+// side must end up with (without empty folders, which the stock CLIs do
+// not zip).
+func cliSendArgs(t *testing.T, fx *fixtures, pc payloadCase, args []string) (_ []string, srcDir, wantSum string, wantTree map[string]string) {
+	switch pc.kind {
+	case wormhole.Text:
+		args = append(args, "--text", xferText)
+	case wormhole.File:
+		var p string
+		p, wantSum = fx.file(t, pc.size)
+		srcDir, args = filepath.Dir(p), append(args, filepath.Base(p))
+	case wormhole.Directory:
+		var p string
+		p, wantTree = fx.dirTree(t)
+		wantTree = withoutEmptyDirs(wantTree)
+		srcDir, args = filepath.Dir(p), append(args, filepath.Base(p))
+	}
+	return args, srcDir, wantSum, wantTree
 }
 
 func sendToWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
@@ -549,20 +557,7 @@ func receiveFromWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc paylo
 	log := &logBuf{}
 	before := len(relayUsage(t, srv))
 	args := []string{"send", "--relay-url", srv.MailboxURL, "--hide-progress"}
-	srcDir, wantSum, wantTree := "", "", map[string]string(nil)
-	switch pc.kind {
-	case wormhole.Text:
-		args = append(args, "--text", xferText)
-	case wormhole.File:
-		var p string
-		p, wantSum = fx.file(t, pc.size)
-		srcDir, args = filepath.Dir(p), append(args, filepath.Base(p))
-	case wormhole.Directory:
-		var p string
-		p, wantTree = fx.dirTree(t)
-		wantTree = withoutEmptyDirs(wantTree)
-		srcDir, args = filepath.Dir(p), append(args, filepath.Base(p))
-	}
+	args, srcDir, wantSum, wantTree := cliSendArgs(t, fx, pc, args)
 	var (
 		offer *wormhole.Offer
 		path  string

@@ -190,6 +190,19 @@ func (o *Offer) Accept(ctx context.Context, w io.Writer, progress func(got, tota
 	return o.accept(ctx, w, progress, nil)
 }
 
+// AcceptFinish is Accept with a last step of the caller's: finish runs
+// after every byte reached w and before the ack goes out, and is where a
+// receiver makes the data durable (flush and close a file, unpack a zip).
+// If finish fails no ack is sent: the sender gets our {"error"} with its
+// text, and AcceptFinish returns finish's error unchanged (errors.Is
+// works on it). Nothing is ever acknowledged that did not land.
+func (o *Offer) AcceptFinish(ctx context.Context, w io.Writer, progress func(got, total int64), finish func() error) error {
+	if err := o.claim(); err != nil {
+		return err
+	}
+	return o.accept(ctx, w, progress, finish)
+}
+
 // accept is Accept with a finish step run after the last byte and before
 // the ack (see receiveData).
 func (o *Offer) accept(ctx context.Context, dst io.Writer, progress func(got, total int64), finish func() error) (err error) {

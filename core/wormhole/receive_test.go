@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -328,4 +329,50 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	}
 	w.left -= len(p)
 	return len(p), nil
+}
+
+// TestDataErr: how a data phase that failed on its connection is reported.
+// A connection that ended is ErrPeerGone unless the peer's {"error"}
+// arrives within the grace period; a record the peer got wrong, or our own
+// cancellation, is not.
+func TestDataErr(t *testing.T) {
+	peerSaid := peerError("transfer cancelled")
+	for _, tc := range []struct {
+		name      string
+		err       error
+		gone      bool          // as the call sites decide (connEnded for reads)
+		peerAfter time.Duration // the peer's {"error"} arrives after this; 0: never
+		cancel    bool          // our own context is cancelled first
+		want      error
+		notWant   error
+	}{
+		{"EOF", io.EOF, connEnded(io.EOF), 0, false, ErrPeerGone, ErrPeerCancelled},
+		{"truncated record", io.ErrUnexpectedEOF, connEnded(io.ErrUnexpectedEOF), 0, false, ErrPeerGone, nil},
+		{"reset", syscall.ECONNRESET, connEnded(syscall.ECONNRESET), 0, false, ErrPeerGone, nil},
+		{"browser stream error", errors.New("InvalidStateError: closed WebSocketStream"), connEnded(errors.New("x")), 0, false, ErrPeerGone, nil},
+		{"failed write", errors.New("broken"), true, 0, false, ErrPeerGone, nil},
+		{"peer said why", io.EOF, true, 100 * time.Millisecond, false, ErrPeerCancelled, ErrPeerGone},
+		{"bad record", fmt.Errorf("x: %w", transit.ErrDecrypt), connEnded(transit.ErrDecrypt), 0, false, transit.ErrDecrypt, ErrPeerGone},
+		{"we cancelled", io.EOF, true, 0, true, context.Canceled, ErrPeerGone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // most cases wait out the grace period
+			ctx, abort := context.WithCancelCause(context.Background())
+			defer abort(nil)
+			if tc.peerAfter > 0 {
+				time.AfterFunc(tc.peerAfter, func() { abort(peerSaid) })
+			}
+			if tc.cancel {
+				abort(context.Canceled)
+			}
+			start := time.Now()
+			err := dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, tc.err), tc.gone)
+			if !errors.Is(err, tc.want) || tc.notWant != nil && errors.Is(err, tc.notWant) {
+				t.Fatalf("dataErr = %v, want %v and not %v", err, tc.want, tc.notWant)
+			}
+			if d := time.Since(start); tc.peerAfter > 0 && d > peerErrorGrace/2 {
+				t.Errorf("waited %v although the peer's reason came after %v", d, tc.peerAfter)
+			}
+		})
+	}
 }

@@ -12,9 +12,12 @@ package wormhole
 //
 // A Transfer succeeds only when the receiver's sha256 matches ours. A peer
 // {"error"} ends it with ErrRejected ("transfer rejected") or
-// ErrPeerCancelled; cancelling the context closes the transit connection,
-// tells the peer and closes the mailbox with mood errory, so the peer
-// fails too instead of waiting.
+// ErrPeerCancelled; a transit connection that ends before the ack with no
+// {"error"} following it ends it with ErrPeerGone (the receiver was killed
+// or lost its network; the receiving side reports a vanished sender the
+// same way). Cancelling the context closes the transit connection, tells
+// the peer and closes the mailbox with mood errory, so the peer fails too
+// instead of waiting.
 
 import (
 	"context"

@@ -4,7 +4,8 @@ package wormhole_test
 // and transit relay: the flows' own behaviour (Accept into a writer,
 // AcceptToPath, rejection, wrong code, cancellation on either side and
 // during the transit race, a source that ends early), where the stock
-// CLIs cannot provoke it.
+// CLIs cannot provoke it; a peer that vanishes without a word; and
+// acknowledging only what was stored.
 
 import (
 	"bytes"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,6 +65,27 @@ func hasChild(entries []transfer.Entry, dir string) bool {
 		}
 	}
 	return false
+}
+
+// fileOffer starts sending size pattern bytes called name and returns the
+// transfer and the receiver's offer.
+func fileOffer(t *testing.T, ctx context.Context, snd, rcv *wormhole.Client, name string, size int64) (*wormhole.Transfer, *wormhole.Offer) {
+	t.Helper()
+	tr, err := snd.SendFile(ctx, name, size, pattern(size), wormhole.SendOptions{})
+	return tr, receiveOffer(t, ctx, rcv, tr, err)
+}
+
+// receiveOffer receives the offer of a send that started with err.
+func receiveOffer(t *testing.T, ctx context.Context, rcv *wormhole.Client, tr *wormhole.Transfer, err error) *wormhole.Offer {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := rcv.Receive(ctx, tr.Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offer
 }
 
 func TestCoreToCore(t *testing.T) {
@@ -193,14 +216,7 @@ func TestCoreToCore(t *testing.T) {
 	t.Run("accept to path", func(t *testing.T) {
 		ctx := xferCtx(t, time.Minute)
 		snd, rcv, _, _ := coreClients(t, srv, true)
-		tr, err := snd.SendFile(ctx, "a.bin", 1000, pattern(1000), wormhole.SendOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offer, err := rcv.Receive(ctx, tr.Code())
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, offer := fileOffer(t, ctx, snd, rcv, "a.bin", 1000)
 		dir := t.TempDir()
 		taken := filepath.Join(dir, "taken")
 		os.WriteFile(taken, []byte("keep me"), 0o644)
@@ -251,18 +267,11 @@ func TestCoreToCore(t *testing.T) {
 	t.Run("reject", func(t *testing.T) {
 		ctx := xferCtx(t, time.Minute)
 		snd, rcv, _, _ := coreClients(t, srv, true)
-		tr, err := snd.SendFile(ctx, "no.bin", 10, pattern(10), wormhole.SendOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offer, err := rcv.Receive(ctx, tr.Code())
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, offer := fileOffer(t, ctx, snd, rcv, "no.bin", 10)
 		if err := offer.Reject(ctx); err != nil {
 			t.Fatal(err)
 		}
-		err = tr.Wait()
+		err := tr.Wait()
 		if !errors.Is(err, wormhole.ErrRejected) || !errors.Is(err, transfer.ErrRejected) || errors.Is(err, wormhole.ErrPeerCancelled) {
 			t.Fatalf("sender: %v", err)
 		}
@@ -349,6 +358,11 @@ func TestCoreToCore(t *testing.T) {
 			if errors.Is(other, context.Canceled) {
 				t.Errorf("the peer of the %s reports our cancellation as its own: %v", who, other)
 			}
+			// The transit connection closes before the {"error"} goes out;
+			// the peer must still learn that we cancelled, not that we vanished.
+			if !errors.Is(other, wormhole.ErrPeerCancelled) || errors.Is(other, wormhole.ErrPeerGone) {
+				t.Errorf("the peer of the %s: %v, want ErrPeerCancelled", who, other)
+			}
 			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("took %v to fail", d)
 			}
@@ -380,14 +394,7 @@ func TestCoreToCore(t *testing.T) {
 		ctx := xferCtx(t, time.Minute)
 		snd, rcv, _, _ := coreClients(t, srv, true)
 		snd.Relays, rcv.Relays = []transit.RelayHint{dead}, []transit.RelayHint{dead}
-		tr, err := snd.SendFile(ctx, "x.bin", 10, pattern(10), wormhole.SendOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		offer, err := rcv.Receive(ctx, tr.Code())
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, offer := fileOffer(t, ctx, snd, rcv, "x.bin", 10)
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 		defer rcancel()
 		start := time.Now()
@@ -440,4 +447,323 @@ func TestCoreToCore(t *testing.T) {
 			t.Error("bad code accepted")
 		}
 	})
+}
+
+// A peer that vanishes without a word (killed, network lost) must show as
+// ErrPeerGone on the other side, never as success and never as a
+// cancellation it did not send; and a receiver that cannot store what it
+// got must never acknowledge it. The "kill" cuts both of the vanishing
+// side's connections from outside, through forwarders the test controls:
+// its mailbox WebSocket first (so no {"error"} can leave it), then its
+// transit connection to the relay.
+//
+// cutter forwards TCP connections to target and can reset them. For a
+// transit relay it also learns each connection's role from the transit
+// handshake the client sends ("transit sender ..." / "transit receiver
+// ..."), so the test can kill one side only.
+type cutter struct {
+	t      *testing.T
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	down  bool
+	links []*link
+}
+
+type link struct {
+	client, server net.Conn
+	role           string // "sender", "receiver" or "" (not seen yet)
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{t: t, ln: ln, target: target}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); c.cut(""); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			cc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			down := c.down
+			c.mu.Unlock()
+			if down {
+				reset(cc)
+				continue
+			}
+			sc, err := net.Dial("tcp", target)
+			if err != nil {
+				cc.Close()
+				continue
+			}
+			l := &link{client: cc, server: sc}
+			c.mu.Lock()
+			c.links = append(c.links, l)
+			c.mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); c.upstream(l); sc.Close() }()
+			go func() { defer wg.Done(); _, _ = io.Copy(cc, sc); cc.Close() }()
+		}
+	}()
+	return c
+}
+
+// upstream copies client to server, noting the role on the way.
+func (c *cutter) upstream(l *link) {
+	var seen []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := l.client.Read(buf)
+		if n > 0 {
+			if len(seen) < 512 {
+				seen = append(seen, buf[:n]...)
+				for _, r := range []string{"sender", "receiver"} {
+					if bytes.Contains(seen, []byte("transit "+r+" ")) {
+						c.mu.Lock()
+						l.role = r
+						c.mu.Unlock()
+					}
+				}
+			}
+			if _, werr := l.server.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *cutter) addr() string { return c.ln.Addr().String() }
+
+// cut resets every connection of role ("" = all of them).
+func (c *cutter) cut(role string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, l := range c.links {
+		if role == "" || l.role == role {
+			reset(l.client)
+			reset(l.server)
+			n++
+		}
+	}
+	return n
+}
+
+// kill refuses new connections and resets the existing ones: the
+// vanished program's mailbox connection, which then cannot reconnect.
+func (c *cutter) kill() {
+	c.mu.Lock()
+	c.down = true
+	c.mu.Unlock()
+	c.cut("")
+}
+
+// reset closes with RST, as a killed process's kernel would not, but as a
+// lost route looks; both end the peer's reads at once.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+// TestPeerGone: the sender or the receiver vanishes mid-transfer. The
+// other side fails with ErrPeerGone (not ErrPeerCancelled: nobody said
+// anything), within seconds, and nothing is stored.
+func TestPeerGone(t *testing.T) {
+	srv := peers.StartReference(t, 0, 0)
+	for _, who := range []string{"sender", "receiver"} {
+		t.Run(who+" vanishes", func(t *testing.T) {
+			ctx := xferCtx(t, time.Minute)
+			relayCut := newCutter(t, srv.TransitAddr)
+			relay, err := transit.ParseRelay("tcp:" + relayCut.addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			mbCut := newCutter(t, strings.TrimSuffix(strings.TrimPrefix(srv.MailboxURL, "ws://"), "/v1"))
+			slog, rlog := &logBuf{}, &logBuf{}
+			snd := &wormhole.Client{MailboxURL: srv.MailboxURL, Relays: []transit.RelayHint{relay}, RelayOnly: true, Logger: slog.logger()}
+			rcv := &wormhole.Client{MailboxURL: srv.MailboxURL, Relays: []transit.RelayHint{relay}, RelayOnly: true, Logger: rlog.logger()}
+			// The side that vanishes reaches the mailbox through the cutter.
+			if who == "sender" {
+				snd.MailboxURL = "ws://" + mbCut.addr() + "/v1"
+			} else {
+				rcv.MailboxURL = "ws://" + mbCut.addr() + "/v1"
+			}
+			var once sync.Once
+			killed := make(chan time.Time, 1)
+			killAt := func(n, total int64) {
+				if n >= 4<<20 {
+					once.Do(func() {
+						mbCut.kill()
+						if relayCut.cut(who) == 0 {
+							t.Errorf("no transit connection of the %s to cut", who)
+						}
+						killed <- time.Now()
+					})
+				}
+			}
+			// Whoever stays reports the progress that triggers the kill,
+			// so the cut happens while the data flows.
+			var sprog, rprog func(n, total int64)
+			if who == "sender" {
+				rprog = killAt
+			} else {
+				sprog = killAt
+			}
+			const size = 1 << 30
+			tr, err := snd.SendFile(ctx, "big.bin", size, pattern(size), wormhole.SendOptions{Progress: sprog})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := t.TempDir()
+			_, _, rerr := rcv.ReceiveToDir(ctx, tr.Code(), out, rprog)
+			serr := tr.Wait()
+			var at time.Time
+			select {
+			case at = <-killed:
+			default:
+				t.Fatalf("the transfer ended before the kill: receiver %v, sender %v", rerr, serr)
+			}
+			stayed, vanished := rerr, serr
+			if who == "receiver" {
+				stayed, vanished = serr, rerr
+			}
+			if d := time.Since(at); d > 20*time.Second {
+				t.Errorf("took %v to notice", d)
+			}
+			if !errors.Is(stayed, wormhole.ErrPeerGone) || errors.Is(stayed, wormhole.ErrPeerCancelled) {
+				t.Errorf("the side that stayed: %v, want ErrPeerGone\nsender log:\n%s\nreceiver log:\n%s", stayed, slog, rlog)
+			}
+			if vanished == nil {
+				t.Errorf("the side that was cut off succeeded")
+			}
+			checkEmpty(t, out)
+		})
+	}
+}
+
+// TestNoAckBeforeStored: AcceptToPath acknowledges only after the data is
+// in place. Here the target appears while the bytes arrive, so placing
+// the file (or the unpacked folder) fails: no ack goes out, the sender
+// fails with the receiver's reason (ErrPeerCancelled, not ErrPeerGone:
+// the reason follows the closed connection within the grace period),
+// and nothing but the intruder is left.
+func TestNoAckBeforeStored(t *testing.T) {
+	srv := peers.StartReference(t, 0, 0)
+	src := filepath.Join(t.TempDir(), "tree")
+	peers.MakeTree(t, src)
+	entries, _, err := transfer.DirEntries(os.DirFS(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"file", "directory"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := xferCtx(t, time.Minute)
+			snd, rcv, slog, _ := coreClients(t, srv, true)
+			var tr *wormhole.Transfer
+			var offer *wormhole.Offer
+			if kind == "file" {
+				tr, offer = fileOffer(t, ctx, snd, rcv, "f.bin", 3<<20)
+			} else {
+				tr, err = snd.SendDirectory(ctx, "tree", entries, wormhole.SendOptions{})
+				offer = receiveOffer(t, ctx, rcv, tr, err)
+			}
+			dir := t.TempDir()
+			target := filepath.Join(dir, "target")
+			var once sync.Once
+			intrude := func(n, total int64) {
+				if n > 0 {
+					once.Do(func() {
+						// A non-empty folder blocks both a file and a tree.
+						if err := os.MkdirAll(filepath.Join(target, "mine"), 0o755); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+			}
+			rerr := offer.AcceptToPath(ctx, target, intrude)
+			serr := tr.Wait()
+			if !errors.Is(rerr, fs.ErrExist) && !strings.Contains(strings.ToLower(fmtErr(rerr)), "exist") && !strings.Contains(strings.ToLower(fmtErr(rerr)), "not empty") {
+				t.Errorf("receiver: %v, want a refusal to overwrite", rerr)
+			}
+			if serr == nil {
+				t.Fatalf("the sender succeeded although nothing was stored\n%s", slog)
+			}
+			if !errors.Is(serr, wormhole.ErrPeerCancelled) || errors.Is(serr, wormhole.ErrPeerGone) {
+				t.Errorf("sender: %v, want ErrPeerCancelled with the receiver's reason", serr)
+			}
+			checkOnly(t, dir, "target")
+			ents, _ := os.ReadDir(target)
+			if len(ents) != 1 || ents[0].Name() != "mine" {
+				t.Errorf("target holds %v, want only the intruder's folder", ents)
+			}
+		})
+	}
+}
+
+func fmtErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestAcceptFinish: the caller's finish step runs before the ack; when it
+// fails the sender is told with its text and AcceptFinish returns it.
+func TestAcceptFinish(t *testing.T) {
+	srv := peers.StartReference(t, 0, 0)
+	for _, fail := range []bool{false, true} {
+		name := "succeeds"
+		if fail {
+			name = "fails"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := xferCtx(t, time.Minute)
+			snd, rcv, _, _ := coreClients(t, srv, true)
+			const size = 1<<20 + 1
+			tr, offer := fileOffer(t, ctx, snd, rcv, "f.bin", size)
+			var got bytes.Buffer
+			boom := errors.New("unpacking failed: disk on fire")
+			var finishedWith int
+			finish := func() error {
+				finishedWith = got.Len()
+				if fail {
+					return boom
+				}
+				return nil
+			}
+			rerr := offer.AcceptFinish(ctx, &got, nil, finish)
+			serr := tr.Wait()
+			if finishedWith != size {
+				t.Errorf("finish ran with %d bytes written, want all %d", finishedWith, size)
+			}
+			if !fail {
+				if rerr != nil || serr != nil {
+					t.Fatalf("receiver %v, sender %v", rerr, serr)
+				}
+				return
+			}
+			if !errors.Is(rerr, boom) {
+				t.Errorf("receiver: %v, want finish's error", rerr)
+			}
+			if !errors.Is(serr, wormhole.ErrPeerCancelled) || !strings.Contains(fmtErr(serr), "disk on fire") {
+				t.Errorf("sender: %v, want ErrPeerCancelled with the receiver's text", serr)
+			}
+			if err := offer.AcceptFinish(ctx, io.Discard, nil, nil); err == nil {
+				t.Error("a second AcceptFinish succeeded")
+			}
+		})
+	}
 }

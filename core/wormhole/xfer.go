@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
@@ -47,6 +48,13 @@ const (
 
 	// textCancelled is what we tell the peer when our side is cancelled.
 	textCancelled = "transfer cancelled"
+
+	// peerErrorGrace is how long a data phase whose connection ended waits
+	// for the peer's {"error"} before calling the peer gone. A peer that
+	// gives up closes its transit connection first and only then sends
+	// the message through the mailbox, so the end of the connection
+	// usually arrives a few milliseconds ahead of the reason.
+	peerErrorGrace = 2 * time.Second
 )
 
 // errTransferFailed marks a data phase that ended without a valid ack.
@@ -281,6 +289,45 @@ func cause(ctx context.Context, err error) error {
 	return c
 }
 
+// connEnded reports whether a failed read of the transit connection means
+// that the connection ended (closed, reset, or a browser WebSocket that
+// failed, whatever error type the platform uses) rather than that the
+// peer sent something the record layer refuses.
+func connEnded(err error) bool {
+	for _, e := range []error{transit.ErrDecrypt, transit.ErrBadNonce, transit.ErrRecordTooLarge,
+		transit.ErrShortRecord, os.ErrDeadlineExceeded} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// dataErr is the error of a data phase that failed on the connection;
+// gone says whether err means the connection ended: any failed write (the
+// record layer's writes fail only when the connection does, whatever
+// error type the platform's connection uses for it) and a read that hit
+// connEnded. Then it waits up to peerErrorGrace for the peer's {"error"}
+// (watchPeer cancels ctx with it); without one the peer is gone:
+// ErrPeerGone. ctx's cause wins as in cause.
+func dataErr(ctx context.Context, err error, gone bool) error {
+	if ctx.Err() == nil && gone {
+		t := time.NewTimer(peerErrorGrace)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if ctx.Err() != nil {
+		return cause(ctx, err)
+	}
+	if gone {
+		return fmt.Errorf("%w: %w", ErrPeerGone, err)
+	}
+	return err
+}
+
 // sendData streams size bytes produced by write through the transit
 // connection (records of transit.MaxPlain bytes), then reads the
 // receiver's ack record and checks its sha256 against what we sent.
@@ -319,7 +366,7 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 	close(p.full)
 	<-sent
 	if sendErr != nil {
-		return cause(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, sendErr))
+		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, sendErr), true)
 	}
 	if err != nil {
 		return cause(ctx, fmt.Errorf("%w: reading the data: %w", errTransferFailed, err))
@@ -334,12 +381,12 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 		// record wakes them; Python and we read nothing for size 0 and
 		// ack at once, the record staying unread.
 		if err := tw.WriteRecord(nil); err != nil {
-			return cause(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err))
+			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true)
 		}
 	}
 	rec, err := transit.NewReader(conn, recvKey, transfer.MaxAckSize+transit.RecordOverhead).ReadRecord()
 	if err != nil {
-		return cause(ctx, fmt.Errorf("%w: waiting for the receiver's ack: %w", errTransferFailed, err))
+		return dataErr(ctx, fmt.Errorf("%w: waiting for the receiver's ack: %w", errTransferFailed, err), connEnded(err))
 	}
 	ack, err := transfer.ParseAck(rec)
 	if err != nil {
@@ -409,7 +456,7 @@ func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst
 		return fmt.Errorf("%w: writing the data: %w", errTransferFailed, writeErr)
 	}
 	if readErr != nil {
-		return cause(ctx, fmt.Errorf("%w: %w", errTransferFailed, readErr))
+		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, readErr), connEnded(readErr))
 	}
 	if finish != nil {
 		if err := finish(); err != nil {
@@ -421,7 +468,7 @@ func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst
 		return err
 	}
 	if err := transit.NewWriter(conn, sendKey).WriteRecord(ack); err != nil {
-		return cause(ctx, fmt.Errorf("%w: sending the ack: %w", errTransferFailed, err))
+		return dataErr(ctx, fmt.Errorf("%w: sending the ack: %w", errTransferFailed, err), true)
 	}
 	return nil
 }

@@ -5,12 +5,19 @@
 //     and their ratio;
 //  3. peak memory while the browser sends: the worker's wasm linear memory
 //     plus its JS heap plus the page's JS heap, sampled every 200 ms;
-//  4. the wasm's size after gzip -9.
+//  4. the wasm's size after gzip -9;
+//  5. the ceiling: the same browser sending SIZE bytes of zeros through
+//     the same relay from plain JS (WebSocketStream, 64 KiB messages, no
+//     wasm, no crypto, no file) to a TCP reader that discards them. No
+//     client in this browser can send faster than that.
 //
 // SIZE defaults to 1 GiB (env WASMHOLE_BENCH_MIB to change it).
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { launch, openPage, startRelay, CLI, randomFile, tmpdir, buildSite, sha256File } from './harness.mjs';
@@ -37,6 +44,46 @@ async function workerHeapProbe(context, page) {
     cdp.send('Target.sendMessageToTarget', { sessionId,
       message: JSON.stringify({ id: i, method: 'Runtime.getHeapUsage', params: {} }) }).catch(reject);
   });
+}
+
+// wsCeiling pairs a WebSocket opened by page p with a TCP connection from
+// here on the relay, pushes size bytes of zeros from the page and returns
+// MB/s as the TCP side sees them arrive.
+async function wsCeiling(p, relay, size) {
+  const token = randomBytes(32).toString('hex');
+  const sock = net.connect(Number(relay.tcp.split(':')[1]), '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(`please relay ${token} for side ${'b'.repeat(16)}\n`);
+  let got = -3; // "ok\n" first
+  let t0 = 0;
+  const done = new Promise((resolve, reject) => {
+    sock.on('data', (d) => {
+      if (got < 0 && got + d.length >= 0) t0 = Date.now();
+      got += d.length;
+      if (got >= size) resolve(Date.now());
+    });
+    sock.on('error', reject);
+    sock.on('close', () => reject(new Error(`relay closed after ${got} bytes`)));
+  });
+  const sent = p.evaluate(async ({ url, token, size }) => {
+    const wss = new WebSocketStream(url);
+    const { readable, writable } = await wss.opened;
+    const w = writable.getWriter();
+    const r = readable.getReader();
+    await w.write(new TextEncoder().encode(`please relay ${token} for side ${'a'.repeat(16)}\n`));
+    const ok = await r.read();
+    if (new TextDecoder().decode(ok.value) !== 'ok\n') throw new Error('relay refused');
+    const chunk = new Uint8Array(65536);
+    for (let s = 0; s < size; s += chunk.length) {
+      await w.ready;
+      w.write(chunk.slice(0, Math.min(chunk.length, size - s)));
+    }
+    await w.ready;
+    return true;
+  }, { url: relay.transitURL, token, size });
+  const [t1] = await Promise.all([done, sent]);
+  sock.destroy();
+  return mbps(size, t1 - t0);
 }
 
 const MIB = Number(process.env.WASMHOLE_BENCH_MIB || 1024);
@@ -116,6 +163,10 @@ try {
     results.peak_memory_mib = +(peak.total / 1048576).toFixed(1);
     results.peak_detail_mib = Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
 
+    // 5. The browser's own WebSocket ceiling through the relay.
+    results.browser_ws_ceiling_mbps = +(await wsCeiling(p, relay, size)).toFixed(1);
+    results.ratio_to_ceiling = +(results.browser_to_python_mbps / results.browser_ws_ceiling_mbps).toFixed(2);
+
     // 4. Python -> browser (streamed download through the service worker).
     await p.getByRole('button', { name: 'Send something else' }).click();
     const sender = new CLI('wormhole', [...py, 'send', '--no-listen', '--hide-progress', src]);
@@ -164,4 +215,5 @@ console.log(JSON.stringify(results, null, 2));
 console.log(`browser -> python ${results.browser_to_python_mbps} MB/s, python -> python ${results.python_to_python_mbps} MB/s `
   + `(ratio ${results.ratio}); peak JS heap + wasm memory ${results.peak_memory_mib} MiB; `
   + `python -> browser ${results.python_to_browser_mbps} MB/s (peak ${results.receive_peak_memory_mib} MiB); `
-  + `wasm ${(gz / 1e6).toFixed(2)} MB gzip -9`);
+  + `wasm ${(gz / 1e6).toFixed(2)} MB gzip -9; this browser's bare WebSocket through the relay: `
+  + `${results.browser_ws_ceiling_mbps} MB/s (ours is ${results.ratio_to_ceiling} of it)`);

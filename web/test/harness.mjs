@@ -2,7 +2,6 @@
 // free loopback ports serving it, launches Debian's Chromium through
 // playwright-core (never a downloaded browser) and runs the stock CLIs.
 import { spawn, execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -12,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
+import { freePort, sha256File, randomFile } from './util.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = path.join(REPO, 'web/test/artifacts');
@@ -19,29 +19,7 @@ export const CHROMIUM = process.env.WASMHOLE_CHROMIUM || '/usr/bin/chromium';
 const GO = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : 'go';
 const run = promisify(execFile);
 
-/** Missing programs skip locally and fail in CI (TEAM-RULES). */
-export function need(t, ...programs) {
-  for (const p of programs) {
-    const found = p.startsWith('/') ? fs.existsSync(p)
-      : (process.env.PATH || '').split(':').some((d) => fs.existsSync(path.join(d, p)));
-    if (!found) {
-      if (process.env.CI) throw new Error(`required program ${p} is not installed`);
-      t.skip(`${p} not installed`);
-      return false;
-    }
-  }
-  return true;
-}
-
-export async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
+export { need, freePort, CLI, sha256File, randomFile } from './util.mjs';
 
 async function waitForPort(port, ms = 60000) {
   const end = Date.now() + ms;
@@ -197,69 +175,8 @@ export async function openPage(page, url) {
   if (boot) throw new Error(`page failed to start: ${boot}`);
 }
 
-/** A running CLI with its combined output. */
-export class CLI {
-  constructor(cmd, args, opts = {}) {
-    this.cmd = cmd;
-    this.args = args;
-    this.out = '';
-    const env = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('WORMHOLE_')) delete env[k];
-    this.proc = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    if (opts.stdin !== undefined) this.proc.stdin.end(opts.stdin);
-    const onData = (d) => {
-      this.out += d.toString();
-      if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[${path.basename(cmd)}] ${d}`);
-    };
-    this.proc.stdout.on('data', onData);
-    this.proc.stderr.on('data', onData);
-    this.exit = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve({ code, sig })));
-  }
 
-  /** Waits for "Wormhole code is: X". */
-  async code(ms = 60000) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = this.out.match(/Wormhole code is: (\S+)/);
-      if (m) return m[1];
-      if (this.proc.exitCode !== null) throw new Error(`${this.cmd} exited: ${this.out}`);
-      if (Date.now() > end) throw new Error(`${this.cmd} printed no code: ${this.out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
-  async wait(ms = 600000) {
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    const r = await this.exit;
-    clearTimeout(timer);
-    return r;
-  }
-
-  kill(sig = 'SIGTERM') { if (this.proc.exitCode === null) this.proc.kill(sig); }
-}
-
-export async function sha256File(p) {
-  const h = createHash('sha256');
-  for await (const chunk of fs.createReadStream(p)) h.update(chunk);
-  return h.digest('hex');
-}
-
-/** Writes size random bytes to p, returns their sha256. */
-export async function randomFile(p, size) {
-  await fsp.mkdir(path.dirname(p), { recursive: true });
-  const h = createHash('sha256');
-  const fd = await fsp.open(p, 'w');
-  let left = size;
-  while (left > 0) {
-    const n = Math.min(left, 4 << 20);
-    const b = randomBytes(n);
-    h.update(b);
-    await fd.write(b);
-    left -= n;
-  }
-  await fd.close();
-  return h.digest('hex');
-}
 
 /** Relative path -> sha256 ("dir" for folders) for a whole tree. */
 export async function treeManifest(dir) {

@@ -152,21 +152,46 @@ test('page sends a folder with nested files to wormhole receive', async (t) => {
   await fsp.rm(out, { recursive: true, force: true });
 });
 
+// wormhole-william 1.0.6 (Debian's gospake2) encodes SPAKE2 points with an
+// unpadded big.Int.Bytes(), so about one session in 128 fails as a "wrong
+// code" although the code is right (see williamPakeBug in core/wormhole).
+// williamRetry runs attempt(n) up to three times; attempt resolves to
+// 'pake-bug' only for such a wrong-code failure, after checking that it
+// left nothing behind. Any other outcome ends the loop.
+async function williamRetry(t, attempt) {
+  for (let n = 1; ; n++) {
+    const r = await attempt(n);
+    if (r !== 'pake-bug') return r;
+    assert.ok(n < 3, 'wrong code three times in a row with the right code');
+    t.diagnostic(`attempt ${n} hit wormhole-william's SPAKE2 encoding bug; retrying`);
+  }
+}
+
 test('page sends a file to wormhole-william', async (t) => {
   if (!ready(t, 'wormhole-william')) return;
   const src = path.join(work, 'for-william.bin');
   const sum = await randomFile(src, (1 << 20) + 12345);
-  const out = await tmpdir();
-  await withPage(async (p) => {
-    const code = await pageSend(p, { files: [src] });
-    const cli = new CLI('wormhole-william', ['receive', '--relay-url', relay.mailboxURL, '--hide-progress', code],
-      { cwd: out, stdin: 'y\n' });
-    const r = await cli.wait(120000);
-    assert.equal(r.code, 0, cli.out);
-    assert.equal(await sha256File(path.join(out, 'for-william.bin')), sum);
-    assert.match(await waitSent(p), /SHA-256 matched/);
+  await williamRetry(t, async () => {
+    const out = await tmpdir();
+    try {
+      return await withPage(async (p) => {
+        const code = await pageSend(p, { files: [src] });
+        const cli = new CLI('wormhole-william', ['receive', '--relay-url', relay.mailboxURL, '--hide-progress', code],
+          { cwd: out, stdin: 'y\n' });
+        const r = await cli.wait(120000);
+        if (r.code !== 0 && /^Wrong code/.test(await waitSent(p, 30000))) {
+          assert.deepEqual(await fsp.readdir(out), [], 'the failed attempt wrote nothing');
+          return 'pake-bug';
+        }
+        assert.equal(r.code, 0, cli.out);
+        assert.equal(await sha256File(path.join(out, 'for-william.bin')), sum);
+        assert.match(await waitSent(p), /SHA-256 matched/);
+        return 'ok';
+      });
+    } finally {
+      await fsp.rm(out, { recursive: true, force: true });
+    }
   });
-  await fsp.rm(out, { recursive: true, force: true });
 });
 
 test('page receives text from wormhole send', async (t) => {
@@ -278,33 +303,101 @@ test('page receives a folder from wormhole send, as a zip and unpacked', async (
     // origin-private file system stands in for a picked folder).
     cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
     code = await cli.code();
-    const got = await p.evaluate(async (code) => {
+    const folder = await p.evaluate(async (code) => {
       const root = await navigator.storage.getDirectory();
       const offer = await window.wasmhole.receive(code);
-      const folder = await offer.accept(window.wasmhole.directorySink(root));
-      const out = {};
-      async function walk(dir, rel) {
-        for await (const [name, h] of dir.entries()) {
-          const r = rel ? `${rel}/${name}` : name;
-          if (h.kind === 'directory') {
-            out[r] = 'dir';
-            await walk(h, r);
-          } else {
-            const buf = await (await h.getFile()).arrayBuffer();
-            const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
-            out[r] = Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
-          }
-        }
-      }
-      await walk(await root.getDirectoryHandle(folder), '');
-      const left = [];
-      for await (const name of root.keys()) left.push(name);
-      return { folder, out, left };
+      return offer.accept(window.wasmhole.directorySink(root));
     }, code);
+    const got = { folder, out: await opfsTree(p, folder),
+      left: Object.keys(await opfsTree(p)).filter((k) => !k.includes('/')) };
     assert.equal(got.folder, 'sendtree');
     assert.deepEqual(got.out, manifest);
     assert.deepEqual(got.left, ['sendtree'], 'the spool file was removed');
     assert.equal((await cli.wait(60000)).code, 0, cli.out);
+  });
+});
+
+// The tree below folder ("" = the root) of the origin-private file system,
+// which stands in for a picked folder: relative path -> "dir" or the
+// file's sha256.
+async function opfsTree(p, folder = '') {
+  return p.evaluate(async (folder) => {
+    const out = {};
+    async function walk(dir, rel) {
+      for await (const [name, h] of dir.entries()) {
+        const r = rel ? `${rel}/${name}` : name;
+        if (h.kind === 'directory') {
+          out[r] = 'dir';
+          await walk(h, r);
+        } else {
+          const d = new Uint8Array(await crypto.subtle.digest('SHA-256', await (await h.getFile()).arrayBuffer()));
+          out[r] = Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
+        }
+      }
+    }
+    const root = await navigator.storage.getDirectory();
+    await walk(folder ? await root.getDirectoryHandle(folder) : root, '');
+    return out;
+  }, folder);
+}
+
+test('a folder that cannot be unpacked is not acknowledged: the page says so, the CLI sender fails', async (t) => {
+  if (!ready(t, 'wormhole')) return;
+  // Two names the safe unpacker maps to the same "x_1.txt" (":" is not
+  // portable): it refuses the zip before writing anything.
+  const clash = path.join(work, 'clash');
+  await randomFile(path.join(clash, 'x:1.txt'), 100);
+  await randomFile(path.join(clash, 'x_1.txt'), 200);
+  await randomFile(path.join(clash, 'fine.txt'), 300);
+  // A folder whose last file fails to write (the worker's writable for
+  // it rejects, like a full disk) after the first files were written.
+  const half = path.join(work, 'half');
+  await randomFile(path.join(half, 'a.txt'), 70000);
+  await randomFile(path.join(half, 'b.txt'), 1000);
+  await randomFile(path.join(half, 'z/boom.bin'), 5000);
+  await withPage(async (p) => {
+    // "Unpack into folder…" gets the origin-private file system.
+    await p.evaluate(() => { window.showDirectoryPicker = async () => navigator.storage.getDirectory(); });
+    const worker = p.workers().find((w) => w.url().endsWith('/worker.js'));
+    assert.ok(worker, 'the wasmhole worker is running');
+    await worker.evaluate(() => {
+      const orig = FileSystemFileHandle.prototype.createWritable;
+      FileSystemFileHandle.prototype.createWritable = async function createWritable(...args) {
+        const w = await orig.apply(this, args);
+        if (this.name === 'boom.bin') {
+          w.write = () => Promise.reject(new DOMException('the disk is full (test)', 'QuotaExceededError'));
+        }
+        return w;
+      };
+    });
+    for (const [src, why] of [[clash, /appears twice/], [half, /disk is full/]]) {
+      const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
+      await pageReceive(p, await cli.code());
+      const unpack = p.getByRole('button', { name: 'Unpack into folder…', exact: true });
+      await unpack.waitFor({ timeout: 60000 });
+      await unpack.click();
+      await recvStatus(p).getByText(/could not be unpacked/).waitFor({ timeout: 60000 });
+      const shown = await recvStatus(p).textContent();
+      assert.match(shown, why);
+      assert.doesNotMatch(shown, /^Received/);
+      // A clean state to start again.
+      await p.getByRole('button', { name: 'Receive something else' }).waitFor({ timeout: 5000 });
+      assert.equal(await p.getByRole('button', { name: 'Receive', exact: true }).isEnabled(), true);
+      // The sender got no ack. Python 0.12's sender then waits for it
+      // forever (its transit reader ignores the lost connection), so "not
+      // success" is: everything was sent, yet no success line and no exit
+      // 0, still a few seconds after the page failed; an ack sent before
+      // the unpacking would have arrived long before.
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.match(cli.out, /File sent\.\. waiting for confirmation/, cli.out);
+      assert.doesNotMatch(cli.out, /Transfer complete|Confirmation received/, cli.out);
+      assert.notEqual(cli.proc.exitCode, 0, cli.out);
+      cli.kill('SIGKILL');
+      await cli.wait(10000);
+      // Nothing is left: neither the spool zip nor a half-unpacked folder.
+      assert.deepEqual(await opfsTree(p), {});
+      await p.getByRole('button', { name: 'Receive something else' }).click();
+    }
   });
 });
 
@@ -367,14 +460,15 @@ test('cancelling on the page shows up in the CLI, and the CLI cancelling shows u
       let r = await cli.wait(60000);
       assert.notEqual(r.code, 0, cli.out);
 
-      // Page sends, the Python receiver is interrupted: the page says so.
+      // Page sends, the Python receiver is killed: it says nothing, and the
+      // page says the other side disappeared.
       await p.getByRole('button', { name: 'Send something else' }).click();
       code = await pageSend(p, { files: [src] });
       cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
         '--hide-progress', '-o', path.join(out, 'b.bin'), code]);
       await p.locator('#send-progress').waitFor({ state: 'visible', timeout: 60000 });
-      cli.kill('SIGINT');
-      assert.match(await waitSent(p, 120000), /disappeared|cancelled|failed/);
+      cli.kill('SIGKILL');
+      assert.match(await waitSent(p, 120000), /disappeared/);
       assert.doesNotMatch(await sendStatus(p).textContent(), /^Sent\./);
 
       // Python sends, the page cancels: the CLI fails.
@@ -387,15 +481,17 @@ test('cancelling on the page shows up in the CLI, and the CLI cancelling shows u
       r = await cli.wait(60000);
       assert.notEqual(r.code, 0, cli.out);
 
-      // Python sends and is interrupted: the page says so.
+      // Python sends and is killed: the page says the other side
+      // disappeared, and is ready to receive again.
       await p.getByRole('button', { name: 'Receive something else' }).click();
       cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
       await pageReceive(p, await cli.code());
       await p.getByRole('button', { name: 'Accept' }).click();
       await p.locator('#receive-progress').waitFor({ state: 'visible', timeout: 60000 });
-      cli.kill('SIGINT');
-      await recvStatus(p).getByText(/disappeared|cancelled/).waitFor({ timeout: 120000 });
+      cli.kill('SIGKILL');
+      await recvStatus(p).getByText(/disappeared/).waitFor({ timeout: 120000 });
       assert.doesNotMatch(await recvStatus(p).textContent(), /^Received/);
+      await p.getByRole('button', { name: 'Receive something else' }).waitFor({ timeout: 5000 });
     });
   } finally {
     await fsp.rm(out, { recursive: true, force: true });

@@ -3,7 +3,6 @@
 // Request.cf download), runs our native relay as the TCP transit relay the
 // Worker bridges to, and runs the stock Python CLI and our Go test peer.
 import { spawn, execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -12,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort } from '../../../web/test/util.mjs';
 
 export const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO = path.resolve(WORKER, '../..');
@@ -20,29 +20,7 @@ const WRANGLER = path.join(WORKER, 'node_modules/wrangler/bin/wrangler.js');
 const run = promisify(execFile);
 const debug = !!process.env.WASMHOLE_DEBUG;
 
-/** Missing programs skip locally and fail in CI (TEAM-RULES). */
-export function need(t, ...programs) {
-  for (const p of programs) {
-    const found = p.startsWith('/') ? fs.existsSync(p)
-      : (process.env.PATH || '').split(':').some((d) => fs.existsSync(path.join(d, p)));
-    if (!found) {
-      if (process.env.CI) throw new Error(`required program ${p} is not installed`);
-      t.skip(`${p} not installed`);
-      return false;
-    }
-  }
-  return true;
-}
-
-export async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
+export { need, freePort, sha256File, randomFile, CLI as Proc } from '../../../web/test/util.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -205,66 +183,8 @@ export async function startNativeRelay() {
   };
 }
 
-/** A running program with its combined output; killed by stop(). */
-export class Proc {
-  constructor(cmd, args, opts = {}) {
-    this.cmd = cmd;
-    this.out = '';
-    const env = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('WORMHOLE_')) delete env[k];
-    this.proc = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const onData = (d) => {
-      this.out += d.toString();
-      if (debug) process.stderr.write(`[${path.basename(cmd)}] ${d}`);
-    };
-    this.proc.stdout.on('data', onData);
-    this.proc.stderr.on('data', onData);
-    this.exit = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve({ code, sig })));
-  }
 
-  /** Waits for "Wormhole code is: X". */
-  async code(ms = 60000) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = /Wormhole code is: (\S+)/.exec(this.out);
-      if (m) return m[1];
-      if (this.proc.exitCode !== null) throw new Error(`${this.cmd} exited before printing a code:\n${this.out}`);
-      if (Date.now() > end) throw new Error(`${this.cmd} printed no code in ${ms} ms:\n${this.out}`);
-      await sleep(50);
-    }
-  }
 
-  /** Waits for the exit; kills the program after ms. */
-  async wait(ms = 120000) {
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    const r = await this.exit;
-    clearTimeout(timer);
-    return r;
-  }
-
-  stop() {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
-
-export async function randomFile(p, size) {
-  const h = createHash('sha256');
-  const fd = await fsp.open(p, 'w');
-  for (let left = size; left > 0;) {
-    const chunk = randomBytes(Math.min(left, 1 << 20));
-    h.update(chunk);
-    await fd.write(chunk);
-    left -= chunk.length;
-  }
-  await fd.close();
-  return h.digest('hex');
-}
-
-export async function sha256File(p) {
-  const h = createHash('sha256');
-  for await (const chunk of fs.createReadStream(p)) h.update(chunk);
-  return h.digest('hex');
-}
 
 /**
  * A WebSocket client that collects messages; next() resolves to the next
