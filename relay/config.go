@@ -25,6 +25,7 @@ type Config struct {
 	HTTP        string
 	TransitTCP  string
 	DB          string
+	DBSync      string
 	Site        string
 	SiteCSP     string
 	AdminSocket string
@@ -56,6 +57,12 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	GCPercent       string
+
+	// CPUProfile is a debugging aid for benchmarks (scripts/bench-sessions.sh),
+	// not a setting: a hidden flag without environment twin, config-file
+	// key or README row. The profile covers the whole run and is written at
+	// a clean exit.
+	CPUProfile string
 }
 
 // DefaultCSP is the Content-Security-Policy of the static site: only our
@@ -103,6 +110,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) []flagSpec {
 	str(&c.HTTP, "http", ":4000", "HTTP listen address: mailbox at /v1, WebSocket transit at /transit, /healthz, /metrics and the site", false)
 	str(&c.TransitTCP, "transit-tcp", ":4001", `raw TCP transit relay listen address ("" disables it)`, false)
 	str(&c.DB, "db", "relay.sqlite", `SQLite database file for mailbox state; ":memory:" keeps it in memory (lost on restart)`, false)
+	str(&c.DBSync, "db-sync", "full", `when a commit is on disk: "full" (fsync every group commit: survives a power cut) or "normal" (SQLite WAL synchronous=NORMAL: survives a crash or kill -9 of the relay, a power cut may lose the last commits)`, false)
 	str(&c.Site, "site", "", "directory with the static site (index.html, web/, the wasm) served at /; empty serves only a plain-text banner", false)
 	str(&c.SiteCSP, "site-csp", DefaultCSP, "Content-Security-Policy header of the static site", true)
 	str(&c.AdminSocket, "admin-socket", "relay-admin.sock", `Unix socket of the JSON-RPC admin API, mode 0600 ("" disables it; never TCP)`, false)
@@ -152,10 +160,19 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 	fs := flag.NewFlagSet("relay serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	specs := serveFlags(fs, c)
+	// Not in specs: no environment twin, no config-file key, not listed.
+	hidden := flag.NewFlagSet("", flag.ContinueOnError)
+	hidden.SetOutput(stderr)
+	hidden.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (debugging)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: relay serve [flags]\n\nEvery flag also reads its environment twin, e.g. --http from RELAY_HTTP.\n\n")
-		fs.PrintDefaults()
+		fs.VisitAll(func(f *flag.Flag) {
+			if hidden.Lookup(f.Name) == nil {
+				printFlag(stderr, f)
+			}
+		})
 	}
+	hidden.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -184,7 +201,7 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 			if k == "config" {
 				return nil, fmt.Errorf("%s: \"config\" cannot be set from the config file", c.ConfigFile)
 			}
-			if fs.Lookup(k) == nil {
+			if fs.Lookup(k) == nil || hidden.Lookup(k) != nil {
 				return nil, fmt.Errorf("%s: unknown setting %q", c.ConfigFile, k)
 			}
 			if set[k] {
@@ -203,6 +220,24 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 		values[sp.name] = fs.Lookup(sp.name).Value.String()
 	}
 	return &loaded{cfg: c, values: values, specs: specs}, nil
+}
+
+// printFlag prints one flag like flag.PrintDefaults does.
+func printFlag(w io.Writer, f *flag.Flag) {
+	name, usage := flag.UnquoteUsage(f)
+	line := "  -" + f.Name
+	if name != "" {
+		line += " " + name
+	}
+	line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+	if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+		if name == "string" {
+			line += fmt.Sprintf(" (default %q)", f.DefValue)
+		} else {
+			line += fmt.Sprintf(" (default %v)", f.DefValue)
+		}
+	}
+	fmt.Fprintln(w, line)
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -258,6 +293,9 @@ func (c *Config) validate() error {
 	}
 	if c.DB == "" {
 		return fmt.Errorf("%w: --db must not be empty (use :memory: for no persistence)", ErrConfig)
+	}
+	if c.DBSync != "full" && c.DBSync != "normal" {
+		return fmt.Errorf("%w: --db-sync must be full or normal, not %q", ErrConfig, c.DBSync)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

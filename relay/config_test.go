@@ -101,6 +101,7 @@ func TestConfigErrors(t *testing.T) {
 		{"log level", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"negative limit", []string{"--per-ip-conns", "-1"}, nil, "negative"},
 		{"hashcash range", []string{"--hashcash-bits", "99"}, nil, "hashcash"},
+		{"db sync", []string{"--db-sync", "sometimes"}, nil, "--db-sync"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -94,17 +95,31 @@ func transfer(t *testing.T, r *relayProc, from, to string, what payload) {
 	}
 	before := r.metrics(t)
 
-	send := peers.Start(t, src, nil, "", from, cliArgs(from, r, "send", sendArgs...)...)
-	code := send.Code(t, 60*time.Second)
-	var recv *peers.CLI
-	if to == pythonCLI {
-		recv = peers.Start(t, dst, nil, "", to, cliArgs(to, r, "receive", "--accept-file", code)...)
-	} else {
-		// wormhole-william always asks "ok? (y/N)" for files.
-		recv = peers.Start(t, dst, nil, "y\n", to, cliArgs(to, r, "receive", code)...)
+	var send, recv *peers.CLI
+	for attempt := 1; ; attempt++ {
+		send = peers.Start(t, src, nil, "", from, cliArgs(from, r, "send", sendArgs...)...)
+		code := send.Code(t, 60*time.Second)
+		if to == pythonCLI {
+			recv = peers.Start(t, dst, nil, "", to, cliArgs(to, r, "receive", "--accept-file", code)...)
+		} else {
+			// wormhole-william always asks "ok? (y/N)" for files.
+			recv = peers.Start(t, dst, nil, "y\n", to, cliArgs(to, r, "receive", code)...)
+		}
+		rerr, serr := waitErr(recv, cliTimeout), waitErr(send, cliTimeout)
+		if rerr == nil && serr == nil {
+			break
+		}
+		out := recv.Output() + send.Output()
+		if attempt < 3 && (from == williamCLI || to == williamCLI) && peers.WrongKeyOutput(out) {
+			// wormhole-william's SPAKE2 bug (see peers.WrongKeyOutput).
+			if ents, _ := os.ReadDir(dst); len(ents) > 0 {
+				t.Fatalf("a wrong-key session left files behind: %v\n%s", ents, out)
+			}
+			t.Logf("attempt %d hit wormhole-william's SPAKE2 encoding bug; retrying", attempt)
+			continue
+		}
+		t.Fatalf("receiver: %v; sender: %v\nreceiver:\n%s\nsender:\n%s", rerr, serr, recv.Output(), send.Output())
 	}
-	waitCLI(t, recv, cliTimeout, "receiver")
-	waitCLI(t, send, cliTimeout, "sender")
 
 	switch what {
 	case textPayload:
@@ -181,12 +196,19 @@ func TestStockCLIs(t *testing.T) {
 
 // TestRestartBetweenAllocateAndClaim kills the relay with SIGKILL after the
 // sender allocated its nameplate and restarts it on the same database
-// before the receiver claims it; the Python transfer must still complete.
+// before the receiver claims it; the Python transfer must still complete,
+// with either --db-sync (both promise to survive kill -9).
 func TestRestartBetweenAllocateAndClaim(t *testing.T) {
+	for _, mode := range []string{"full", "normal"} {
+		t.Run(mode, func(t *testing.T) { testRestart(t, mode) })
+	}
+}
+
+func testRestart(t *testing.T, syncMode string) {
 	peers.Need(t, pythonCLI)
 	dir := t.TempDir()
 	httpAddr, tcpAddr := freeAddr(t), freeAddr(t)
-	args := []string{"--db", filepath.Join(dir, "relay.sqlite"), "--admin-socket", filepath.Join(dir, "admin.sock")}
+	args := []string{"--db", filepath.Join(dir, "relay.sqlite"), "--db-sync", syncMode, "--admin-socket", filepath.Join(dir, "admin.sock")}
 	r := startRelay(t, dir, httpAddr, tcpAddr, args...)
 
 	src, dst := t.TempDir(), t.TempDir()

@@ -86,11 +86,18 @@ func startRelay(t testing.TB, dir, httpAddr, tcpAddr string, args ...string) *re
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startRelayExe(t, exe, relayEnv(envRunMain+"=1"), dir, httpAddr, tcpAddr, args...)
+}
+
+// startRelayExe is startRelay for the program exe (the test binary or a
+// built relay) with environment env; dir must exist.
+func startRelayExe(t testing.TB, exe string, env []string, dir, httpAddr, tcpAddr string, args ...string) *relayProc {
+	t.Helper()
 	p := &relayProc{HTTP: httpAddr, TCP: tcpAddr, Dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
 	p.args = append([]string{"serve", "--http", httpAddr, "--transit-tcp", tcpAddr, "--log-level", "debug"}, args...)
 	p.cmd = exec.Command(exe, p.args...)
 	p.cmd.Dir = dir
-	p.cmd.Env = relayEnv(envRunMain + "=1")
+	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -214,11 +221,16 @@ func freeAddr(t testing.TB) string {
 
 func waitCLI(t *testing.T, c *peers.CLI, timeout time.Duration, what string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := c.Wait(ctx); err != nil {
+	if err := waitErr(c, timeout); err != nil {
 		t.Fatalf("%s: %v\n%s", what, err, c.Output())
 	}
+}
+
+// waitErr waits at most timeout for c to exit and returns why it failed.
+func waitErr(c *peers.CLI, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return c.Wait(ctx)
 }
 
 // dialRaw opens a TCP connection (for raw transit clients in tests).

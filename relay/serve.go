@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -80,12 +81,33 @@ func runServe(args []string, lookup func(string) (string, bool), stderr io.Write
 			r.log.V(1).Info("gc target left to the runtime", "reason", gc.why)
 		}
 	}
+	if conf.cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(conf.cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "relay serve: --cpuprofile:", err)
+			return 2
+		}
+		defer stop()
+	}
 	if err := r.run(); err != nil {
 		r.log.Error(err, "relay stopped")
 		return 1
 	}
 	r.log.Info("relay stopped")
 	return 0
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func newLogger(c *Config, w io.Writer) (logr.Logger, *slog.LevelVar) {
@@ -132,7 +154,7 @@ func (r *relay) run() (err error) {
 	if c.DB == ":memory:" {
 		r.store = store.NewMemory()
 	} else {
-		db, err := store.OpenSQLite(c.DB)
+		db, err := store.OpenSQLiteWith(c.DB, store.SQLiteOptions{Synchronous: c.DBSync})
 		if err != nil {
 			return fmt.Errorf("open database %s: %w", c.DB, err)
 		}
