@@ -88,7 +88,7 @@ type browserWS struct {
 	readDeadline  deadline
 	writeDeadline deadline
 
-	funcs []js.Func
+	listeners jsutil.Listeners
 }
 
 type readResult struct {
@@ -176,14 +176,7 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 	return c, nil
 }
 
-func (c *browserWS) on(event string, fn func(js.Value)) {
-	f := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		fn(args[0])
-		return nil
-	})
-	c.funcs = append(c.funcs, f)
-	c.ws.Call("addEventListener", event, f)
-}
+func (c *browserWS) on(event string, fn func(js.Value)) { c.listeners.On(c.ws, event, fn) }
 
 func (c *browserWS) poke() {
 	select {
@@ -352,17 +345,9 @@ func (c *browserWS) Close() error {
 		_ = jsutil.Catch(func() { closeVia(c.writer.Call("close"), c.stream) })
 	} else {
 		_ = jsutil.Catch(func() { c.ws.Call("close", 1000) })
-		for _, f := range c.funcs {
-			c.ws.Call("removeEventListener", "message", f) // harmless for other events
-		}
+		c.listeners.Remove(c.ws, "message")
 		// Release the callbacks after the close event had its chance.
-		funcs := c.funcs
-		c.funcs = nil
-		time.AfterFunc(5*time.Second, func() {
-			for _, f := range funcs {
-				f.Release()
-			}
-		})
+		time.AfterFunc(5*time.Second, c.listeners.Release)
 	}
 	return nil
 }

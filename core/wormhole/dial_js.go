@@ -42,10 +42,9 @@ const (
 var errClosed = fmt.Errorf("websocket: %w", net.ErrClosed)
 
 type browserConn struct {
-	url   string
-	ws    js.Value
-	funcs []js.Func
-	once  sync.Once // releases funcs
+	url       string
+	ws        js.Value
+	listeners jsutil.Listeners
 
 	mu       sync.Mutex
 	queue    [][]byte
@@ -104,22 +103,9 @@ func dialMailbox(ctx context.Context, url string) (msgConn, error) {
 	}
 }
 
-func (c *browserConn) on(event string, fn func(js.Value)) {
-	f := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		fn(args[0])
-		return nil
-	})
-	c.funcs = append(c.funcs, f)
-	c.ws.Call("addEventListener", event, f)
-}
+func (c *browserConn) on(event string, fn func(js.Value)) { c.listeners.On(c.ws, event, fn) }
 
-func (c *browserConn) release() {
-	c.once.Do(func() {
-		for _, f := range c.funcs {
-			f.Release()
-		}
-	})
-}
+func (c *browserConn) release() { c.listeners.Release() }
 
 // received queues one message, text or binary, unless it breaks the
 // limits; then the connection fails as coder/websocket's does when a
