@@ -14,11 +14,14 @@ import (
 // connection. A fixed 25 fixes that but makes a small busy heap collect
 // four times as often (measured: ~28% more CPU per session). "auto"
 // therefore grants the heap autoHeadroom of garbage, but never more than
-// 100% nor less than defaultGCPercent of the live heap: small heaps
-// behave as with GOGC=100, big ones (many connections) as with GOGC=25.
+// maxAutoPercent nor less than defaultGCPercent of the live heap: a small
+// busy heap (a few MiB while sessions come and go) collects rarely, a big
+// one (many idle connections) as with GOGC=25. Either way the garbage
+// stays under 16 MiB or 25% of the live heap, whichever is larger.
 // Numbers in README.md, "Tests and benchmarks".
 const (
 	defaultGCPercent = 25
+	maxAutoPercent   = 400
 	autoHeadroom     = 16 << 20
 	autoTuneEvery    = time.Second
 )
@@ -26,9 +29,9 @@ const (
 // autoPercent is the collector target for a live heap of live bytes.
 func autoPercent(live uint64) int {
 	if live == 0 {
-		return 100
+		return 100 // before the first collection: Go's default
 	}
-	return int(max(defaultGCPercent, min(100, autoHeadroom*100/live)))
+	return int(max(defaultGCPercent, min(maxAutoPercent, autoHeadroom*100/live)))
 }
 
 // tuneGC follows the live heap with autoPercent every tick until stop is

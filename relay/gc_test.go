@@ -80,7 +80,9 @@ func TestAutoPercent(t *testing.T) {
 		want int
 	}{
 		{0, 100},
-		{1 << 20, 100},
+		{1 << 20, maxAutoPercent},
+		{autoHeadroom / 4, maxAutoPercent},
+		{autoHeadroom / 2, 200},
 		{autoHeadroom, 100},
 		{2 * autoHeadroom, 50},
 		{4 * autoHeadroom, defaultGCPercent},
@@ -110,7 +112,7 @@ func TestTuneGC(t *testing.T) {
 	}
 	close(stop)
 	<-done
-	want := []int{100, 50, defaultGCPercent, 100}
+	want := []int{maxAutoPercent, 50, defaultGCPercent, maxAutoPercent}
 	if !slices.Equal(sets, want) {
 		t.Fatalf("tuner set %v, want %v", sets, want)
 	}

@@ -208,7 +208,10 @@ func (r *relay) run() (err error) {
 
 	// Listen on everything before serving anything, so a taken port fails
 	// the start instead of leaving a half-working relay.
-	httpLn, err := net.Listen("tcp", c.HTTP)
+	// No TCP keepalive on the HTTP port: mailbox connections have their
+	// own pings and idle timeout, transit pairs theirs, and the four
+	// setsockopt calls per accepted connection show in the session rate.
+	httpLn, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", c.HTTP)
 	if err != nil {
 		return fmt.Errorf("listen --http: %w", err)
 	}

@@ -71,6 +71,8 @@ type Machine struct {
 	conns   map[ConnID]*conn
 	welcome []byte // cached welcome object (without the per-connection resource)
 	stats   counters
+	// ops counts the Persist actions emitted so far (see Send.After).
+	ops uint64
 }
 
 type counters struct {
@@ -95,6 +97,9 @@ type nameplate struct {
 	mb      *mailbox
 	created int64
 	sides   []store.NameplateSide
+	// persisted is Machine.ops after the last Persist of this nameplate:
+	// a frame that reveals it may go out once that many ops are durable.
+	persisted uint64
 }
 
 type mailbox struct {
@@ -110,6 +115,7 @@ type mailbox struct {
 	nextSeq      int64
 	listeners    []*conn
 	nameplates   []string // names of nameplates pointing here
+	persisted    uint64   // as nameplate.persisted: row and messages
 }
 
 type conn struct {
@@ -213,9 +219,12 @@ func (Disconnected) isEvent() {}
 func (TimerFired) isEvent()   {}
 func (CloseMailbox) isEvent() {}
 
-// Action is an output of Handle. Actions must be performed in order, and a
-// Send must not reach the network before every Persist that precedes it
-// (in this and earlier Handle calls) is durable.
+// Action is an output of Handle. Actions must be performed in order, with
+// one relaxation: a Send must not reach the network before the first
+// Send.After Persists (counted over all Handle calls) are durable, nor
+// before the frames sent earlier to the same connection, but it may
+// overtake Persists beyond After and other connections' frames. A driver
+// that waits for every preceding Persist is correct too, only slower.
 type Action interface{ isAction() }
 
 // Send one TEXT frame to a connection. Broadcasts share Data between
@@ -223,6 +232,13 @@ type Action interface{ isAction() }
 type Send struct {
 	Conn ConnID
 	Data []byte
+	// After is how many Persists (the first After ever emitted) the frame
+	// depends on. Most frames depend on all emitted so far; a welcome, an
+	// ack or a pong on none; a "claimed" that changed nothing only on the
+	// ops that stored its nameplate and mailbox. This is what lets a
+	// claim whose allocate is already on disk be answered without waiting
+	// for the flush of other clients' changes.
+	After uint64
 }
 
 // Persist a change (see relay/store).
@@ -304,17 +320,32 @@ func errTooLong(key string, limit int) protoErr {
 
 // out accumulates the actions of one Handle call.
 type out struct {
+	m    *Machine
 	acts []Action
 	now  int64
 }
 
-func (o *out) send(c ConnID, data []byte) { o.acts = append(o.acts, Send{Conn: c, Data: data}) }
-func (o *out) persist(op store.Op)        { o.acts = append(o.acts, Persist{Op: op}) }
+// send queues a frame that depends on every op emitted so far.
+func (o *out) send(c ConnID, data []byte) { o.sendAfter(c, data, o.m.ops) }
+
+// sendFree queues a frame that reveals no stored state.
+func (o *out) sendFree(c ConnID, data []byte) { o.sendAfter(c, data, 0) }
+
+func (o *out) sendAfter(c ConnID, data []byte, after uint64) {
+	o.acts = append(o.acts, Send{Conn: c, Data: data, After: after})
+}
+
+// persist queues op and returns the op count that includes it.
+func (o *out) persist(op store.Op) uint64 {
+	o.acts = append(o.acts, Persist{Op: op})
+	o.m.ops++
+	return o.m.ops
+}
 
 // Handle feeds one event and returns the actions the driver must perform,
 // in order.
 func (m *Machine) Handle(ev Event) []Action {
-	var o out
+	o := out{m: m}
 	switch e := ev.(type) {
 	case Start:
 		o.acts = append(o.acts, SetTimer{Name: PruneTimer, After: m.cfg.PruneInterval})
@@ -376,7 +407,7 @@ func (m *Machine) connected(o *out, id ConnID) {
 		e.b = append(e.b, "}}"...)
 	}
 	e.b = append(e.b, '}')
-	o.send(id, e.done(o.now))
+	o.sendFree(id, e.done(o.now))
 }
 
 // buildWelcome caches the members of the welcome object (without braces).
@@ -429,7 +460,7 @@ func (m *Machine) received(o *out, c *conn, cmd *Command) {
 	// always follows its ack.
 	e := newEnc("ack", len(cmd.ID))
 	e.raw("id", cmd.ID)
-	o.send(c.id, e.done(o.now))
+	o.sendFree(c.id, e.done(o.now))
 
 	if err := m.dispatch(o, c, cmd); err != nil {
 		pe, ok := err.(protoErr)
@@ -485,7 +516,7 @@ func (m *Machine) handlePing(o *out, c *conn, cmd *Command) error {
 	}
 	e := newEnc("pong", len(cmd.Ping))
 	e.raw("pong", cmd.Ping)
-	o.send(c.id, e.done(o.now))
+	o.sendFree(c.id, e.done(o.now))
 	return nil
 }
 
@@ -620,7 +651,10 @@ func (m *Machine) handleClaim(o *out, c *conn, cmd *Command) error {
 	}
 	e := newEnc("claimed", len(mbID))
 	e.str("mailbox", mbID)
-	o.send(c.id, e.done(o.now))
+	// It reveals the nameplate and its mailbox, and whatever claiming
+	// changed (which, if anything, is in one of those two).
+	np := c.app.nameplates[name]
+	o.sendAfter(c.id, e.done(o.now), max(np.persisted, np.mb.persisted))
 	return nil
 }
 
@@ -656,8 +690,8 @@ func (m *Machine) claimNameplate(o *out, a *app, name, side string) (string, err
 		a.nameplates[name] = np
 		mb.nameplates = append(mb.nameplates, name)
 		m.stats.nameplates++
-		o.persist(store.PutMailbox{Mailbox: mb.record()})
-		o.persist(store.PutNameplate{Nameplate: np.record(a)})
+		mb.persisted = o.persist(store.PutMailbox{Mailbox: mb.record()})
+		np.persisted = o.persist(store.PutNameplate{Nameplate: np.record(a)})
 		return mb.id, nil
 	}
 	mb := np.mb
@@ -670,7 +704,7 @@ func (m *Machine) claimNameplate(o *out, a *app, name, side string) (string, err
 			return "", errCrowded
 		}
 		np.sides = append(np.sides, store.NameplateSide{Side: side, Claimed: true, Added: o.now})
-		o.persist(store.PutNameplate{Nameplate: np.record(a)})
+		np.persisted = o.persist(store.PutNameplate{Nameplate: np.record(a)})
 	}
 	m.openSide(o, mb, side)
 	return mb.id, nil
@@ -699,7 +733,7 @@ func (m *Machine) openSide(o *out, mb *mailbox, side string) {
 	mb.updated = max(mb.updated, o.now)
 	if mb.side(side) < 0 {
 		mb.sides = append(mb.sides, store.MailboxSide{Side: side, Opened: true, Added: o.now})
-		o.persist(store.PutMailbox{Mailbox: mb.record()})
+		mb.persisted = o.persist(store.PutMailbox{Mailbox: mb.record()})
 	}
 }
 
@@ -758,7 +792,7 @@ func (m *Machine) releaseNameplate(o *out, a *app, name, side string) {
 	np.sides[i].Claimed = false
 	for _, s := range np.sides {
 		if s.Claimed {
-			o.persist(store.PutNameplate{Nameplate: np.record(a)})
+			np.persisted = o.persist(store.PutNameplate{Nameplate: np.record(a)})
 			return
 		}
 	}
@@ -802,7 +836,8 @@ func (m *Machine) handleOpen(o *out, c *conn, cmd *Command) error {
 	c.listening = true
 	mb.listeners = append(mb.listeners, c)
 	for i := range mb.msgs {
-		o.send(c.id, encodeMessage(&mb.msgs[i], o.now))
+		// The mailbox row and every message are in mb.persisted.
+		o.sendAfter(c.id, encodeMessage(&mb.msgs[i], o.now), mb.persisted)
 	}
 	return nil
 }
@@ -870,7 +905,7 @@ func (m *Machine) handleAdd(o *out, c *conn, cmd *Command) error {
 	m.stats.messagesTotal++
 	// (Restore takes "updated" from the newest server_rx, so the message
 	// row is the touch.)
-	o.persist(store.AddMessage{Message: msg})
+	mb.persisted = o.persist(store.AddMessage{Message: msg})
 	// One frame for every listener, the sender's own connection included.
 	data := encodeMessage(&mb.msgs[len(mb.msgs)-1], o.now)
 	for _, l := range mb.listeners {
@@ -942,7 +977,7 @@ func (m *Machine) closeSide(o *out, mb *mailbox, side, mood string) {
 	mb.sides[i].Mood = mood
 	for _, s := range mb.sides {
 		if s.Opened {
-			o.persist(store.PutMailbox{Mailbox: mb.record()})
+			mb.persisted = o.persist(store.PutMailbox{Mailbox: mb.record()})
 			return
 		}
 	}
@@ -1030,7 +1065,7 @@ func (m *Machine) prune(o *out) {
 		for _, mb := range a.mailboxes {
 			if len(mb.listeners) > 0 {
 				mb.updated = max(mb.updated, o.now)
-				o.persist(store.TouchMailbox{AppID: a.id, ID: mb.id, Updated: mb.updated})
+				mb.persisted = o.persist(store.TouchMailbox{AppID: a.id, ID: mb.id, Updated: mb.updated})
 				continue
 			}
 			if mb.updated <= cutoff {

@@ -27,6 +27,7 @@ type harness struct {
 	now    time.Time
 	timers map[string]time.Duration
 	closed map[ConnID]CloseConn
+	log    []store.Op // every op persisted, in order (Send.After counts them)
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -59,9 +60,10 @@ func (h *harness) restart(cfg Config) {
 }
 
 type sent struct {
-	conn ConnID
-	raw  []byte
-	msg  map[string]any
+	conn  ConnID
+	raw   []byte
+	msg   map[string]any
+	after uint64
 }
 
 func (s sent) String() string {
@@ -92,7 +94,10 @@ func (h *harness) do(ev Event) []sent {
 			if _, ok := msg["server_tx"].(float64); !ok || !strings.Contains(string(a.Data), `"server_tx":`) {
 				h.t.Fatalf("frame without float server_tx: %s", a.Data)
 			}
-			out = append(out, sent{a.Conn, a.Data, msg})
+			if a.After > uint64(len(h.log)+len(ops)) {
+				h.t.Fatalf("frame %s depends on %d ops, only %d emitted", a.Data, a.After, len(h.log)+len(ops))
+			}
+			out = append(out, sent{a.Conn, a.Data, msg, a.After})
 		case Persist:
 			ops = append(ops, a.Op)
 		case CloseConn:
@@ -106,7 +111,80 @@ func (h *harness) do(ev Event) []sent {
 			h.t.Fatal(err)
 		}
 	}
+	h.log = append(h.log, ops...)
 	return out
+}
+
+// after returns each frame's Send.After, as "conn>type@after".
+func afters(got []sent) []string {
+	var s []string
+	for _, g := range got {
+		s = append(s, fmt.Sprintf("%s@%d", g, g.after))
+	}
+	return s
+}
+
+// TestSendAfter: frames that reveal no stored state (welcome, ack, pong)
+// depend on no op; a claim or open that changed nothing depends only on
+// the ops that stored its nameplate, mailbox and messages; everything else
+// on every op emitted so far. And the dependency is enough: the state
+// after just that many ops (what a crash could leave on disk) already has
+// what the frame told.
+func TestSendAfter(t *testing.T) {
+	h := newHarness(t, Config{})
+	step := func(got []sent, want ...string) []sent {
+		t.Helper()
+		if g := afters(got); !reflect.DeepEqual(g, want) {
+			t.Fatalf("got  %q\nwant %q", g, want)
+		}
+		return got
+	}
+	// stateAt is what a restart would load had only the first k ops
+	// reached the disk.
+	stateAt := func(k uint64) *store.Snapshot {
+		t.Helper()
+		st := store.NewMemory()
+		if err := st.Apply(h.log[:k]); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := st.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	step(h.connect(1), "1>welcome@0")
+	step(h.recv(1, `{"type":"bind","appid":"`+appID+`","side":"a","id":"b"}`), "1>ack@0")
+	step(h.recv(1, `{"type":"ping","ping":7}`), "1>ack@0", "1>pong@0")
+	got := step(h.recv(1, `{"type":"allocate"}`), "1>ack@0", "1>allocated@2")
+	np := h.field(got, "allocated", "nameplate").(string)
+	// Another client's change comes between: the claim does not wait for it.
+	h.bound(2, "x")
+	step(h.recv(2, `{"type":"allocate"}`), "2>ack@0", "2>allocated@4")
+	got = step(h.recv(1, `{"type":"claim","nameplate":"`+np+`"}`), "1>ack@0", "1>claimed@2")
+	mb := h.field(got, "claimed", "mailbox").(string)
+	if snap := stateAt(2); len(snap.Nameplates) != 1 || snap.Nameplates[0].Name != np || snap.Nameplates[0].MailboxID != mb {
+		t.Fatalf("after 2 ops the store has %+v, but the claim said %s -> %s", snap.Nameplates, np, mb)
+	}
+	// The second side's claim stores its side (nameplate, then mailbox).
+	h.bound(3, "b")
+	step(h.recv(3, `{"type":"claim","nameplate":"`+np+`"}`), "3>ack@0", "3>claimed@6")
+	step(h.recv(1, `{"type":"open","mailbox":"`+mb+`"}`), "1>ack@0")
+	step(h.recv(1, `{"type":"add","phase":"pake","body":"aa"}`), "1>ack@0", "1>message:a:pake:aa@7")
+	// Side a reconnects: its claim and open change nothing, and depend on
+	// the ops up to the message (the newest change of that mailbox), not
+	// on later ones of other mailboxes.
+	h.bound(4, "x2")
+	step(h.recv(4, `{"type":"allocate"}`), "4>ack@0", "4>allocated@9")
+	h.bound(5, "a")
+	step(h.recv(5, `{"type":"claim","nameplate":"`+np+`"}`), "5>ack@0", "5>claimed@7")
+	step(h.recv(5, `{"type":"open","mailbox":"`+mb+`"}`), "5>ack@0", "5>message:a:pake:aa@7")
+	if snap := stateAt(7); len(snap.Messages) != 1 || snap.Messages[0].Body != "aa" {
+		t.Fatalf("after 7 ops the store has messages %+v", snap.Messages)
+	}
+	// Anything else depends on all ops so far.
+	step(h.recv(5, `{"type":"list"}`), "5>ack@0", "5>nameplates@9")
+	step(h.recv(5, `{"type":"claim","nameplate":"1"}`), "5>ack@0", "5>error:only one claim per connection@9")
 }
 
 func (h *harness) connect(c ConnID) []sent { return h.do(Connected{Conn: c, Now: h.now}) }

@@ -13,6 +13,7 @@ type metrics struct {
 	rejected      *prometheus.CounterVec
 	storeErrors   prometheus.Counter
 	commitSeconds prometheus.Histogram
+	syncSeconds   prometheus.Histogram
 	registered    []prometheus.Collector
 }
 
@@ -42,12 +43,17 @@ func newMetrics(s *Server) *metrics {
 			Help:    "Duration of one batched store commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 8),
 		}),
+		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wasmhole_mailbox_store_sync_seconds",
+			Help:    "Duration of one disk flush, which covers every commit before it (durable SQLite only).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 8),
+		}),
 	}
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
 	m.reg = reg
-	for _, c := range []prometheus.Collector{m.stats, m.rejected, m.storeErrors, m.commitSeconds} {
+	for _, c := range []prometheus.Collector{m.stats, m.rejected, m.storeErrors, m.commitSeconds, m.syncSeconds} {
 		if err := reg.Register(c); err != nil {
 			m.unregister()
 			return err

@@ -120,9 +120,24 @@ type Server struct {
 	doneCond *sync.Cond
 	shutting bool
 	started  bool
-	// committing is set while the flusher holds a batch it took.
-	committing bool
-	timerReq   chan time.Duration
+	// opsQueued counts the Persist actions queued so far; opsDurable
+	// how many of them are durable (in the store and, with a Pipelined
+	// store, synced). They are the machine's Send.After counts.
+	opsQueued, opsDurable uint64
+	// storeFailed is set after a failed commit or sync: the machine then
+	// holds state the store lost, so no frame overtakes a batch any more.
+	storeFailed bool
+	timerReq    chan time.Duration
+
+	// pipe is the store's Pipelined side (nil if it has none); then the
+	// flusher only commits and hands each batch to the syncer on syncq,
+	// which flushes and delivers.
+	pipe  store.Pipelined
+	syncq chan batch
+	// slot admits one committed batch waiting for the syncer: while a
+	// flush runs, the flusher commits at most one batch and lets the
+	// rest pile up for the next one, so commits stay as few as flushes.
+	slot chan struct{}
 
 	jobs        chan job
 	kick        chan struct{}
@@ -193,6 +208,12 @@ func New(opts Options) (*Server, error) {
 		pings:       make(chan struct{}, 256),
 	}
 	s.doneCond = sync.NewCond(&s.mu)
+	if p, ok := opts.Store.(store.Pipelined); ok {
+		s.pipe = p
+		s.syncq = make(chan batch, 1)
+		s.slot = make(chan struct{}, 1)
+		go s.syncer()
+	}
 	if opts.Registerer != nil {
 		s.metrics = newMetrics(s)
 		if err := s.metrics.register(opts.Registerer); err != nil {
@@ -210,52 +231,57 @@ func New(opts Options) (*Server, error) {
 
 // ---- event plumbing ----
 
-// handleLocked feeds one event to the machine and queues its actions.
-// s.mu must be held. self is the connection whose goroutine calls (or
-// nil); when handleLocked returns true, that goroutine must run
-// self.writeLoop() after unlocking: its frames are written inline instead
-// of on a new goroutine.
+// handleLocked feeds one event and queues its actions. s.mu must be held.
+// self is the connection whose goroutine calls (or nil); when handleLocked
+// returns true, that goroutine must run self.writeLoop() after unlocking:
+// its frames are written inline instead of on a new goroutine.
+//
+// A frame goes straight to its connection when its event stores nothing,
+// the ops it depends on (Send.After) are durable and no earlier frame for
+// that connection is still waiting: welcomes, acks, pongs, and a claim
+// whose allocate is already on disk do not wait for the flush of other
+// clients' changes. Everything else waits in pendOut for the batch.
 func (s *Server) handleLocked(ev mailbox.Event, self *wsConn) (drain bool) {
 	acts := s.m.Handle(ev)
-	// Fast path: nothing is waiting for or in a commit and this event
-	// stores nothing, so its frames depend on nothing unwritten and can go
-	// straight to their connections (pings, binds, errors on an idle
-	// server).
-	direct := !s.committing && len(s.pendOps) == 0 && len(s.pendOut) == 0
-	if direct {
-		for _, a := range acts {
-			if _, ok := a.(mailbox.Persist); ok {
-				direct = false
-				break
-			}
+	stores := false
+	for _, a := range acts {
+		if _, ok := a.(mailbox.Persist); ok {
+			stores = true
+			break
 		}
 	}
 	queued := false
+	hold := func(c *wsConn, d delivery) {
+		s.pendOut = append(s.pendOut, d)
+		c.held++
+		queued = true
+	}
 	for _, a := range acts {
 		switch a := a.(type) {
 		case mailbox.Send:
 			if c := s.conns[a.Conn]; c != nil {
-				if direct {
-					if c.enqueue(delivery{c: c, data: a.Data}, c == self) {
+				d := delivery{c: c, data: a.Data}
+				if !stores && c.held == 0 && a.After <= s.opsDurable && !s.storeFailed {
+					if c.enqueue(d, c == self) {
 						drain = true
 					}
 				} else {
-					s.pendOut = append(s.pendOut, delivery{c: c, data: a.Data})
-					queued = true
+					hold(c, d)
 				}
 			}
 		case mailbox.Persist:
 			s.pendOps = append(s.pendOps, a.Op)
+			s.opsQueued++
 			queued = true
 		case mailbox.CloseConn:
 			if c := s.conns[a.Conn]; c != nil {
-				if direct {
-					if c.enqueue(delivery{c: c, close: &a}, c == self) {
+				d := delivery{c: c, close: &a}
+				if !stores && c.held == 0 {
+					if c.enqueue(d, c == self) {
 						drain = true
 					}
 				} else {
-					s.pendOut = append(s.pendOut, delivery{c: c, close: &a})
-					queued = true
+					hold(c, d)
 				}
 			}
 		case mailbox.SetTimer:
@@ -281,11 +307,32 @@ func (s *Server) event(ev mailbox.Event) {
 	s.mu.Unlock()
 }
 
+// batch is what the flusher took in one go: the frames that wait for its
+// ops (and for everything queued before them).
+type batch struct {
+	seq    uint64
+	opsEnd uint64 // opsQueued when the batch was taken
+	out    []delivery
+	// unsynced: its ops are committed but wait for a Sync.
+	unsynced bool
+	// failed: its ops are not durable; its frames are dropped.
+	failed bool
+}
+
 // flusher commits queued ops in one store transaction, then hands the
 // frames queued with (and before) them to their connections. Events that
-// arrive during a commit pile up for the next one: group commit.
+// arrive during a commit pile up for the next one: group commit. With a
+// Pipelined store the flusher only commits, and the syncer flushes: while
+// one batch is being flushed to disk the next is committed, and a flush
+// covers every batch committed before it.
 func (s *Server) flusher() {
-	defer close(s.flusherDone)
+	defer func() {
+		if s.syncq != nil {
+			close(s.syncq) // the syncer delivers the rest, then closes flusherDone
+		} else {
+			close(s.flusherDone)
+		}
+	}()
 	for {
 		select {
 		case <-s.kick:
@@ -298,42 +345,126 @@ func (s *Server) flusher() {
 }
 
 func (s *Server) flushOnce() {
+	if s.slot != nil {
+		s.slot <- struct{}{} // released by the syncer when it takes the batch
+	}
 	s.mu.Lock()
 	ops, out := s.pendOps, s.pendOut
 	s.pendOps, s.pendOut = nil, nil
 	s.enqSeq++
-	seq := s.enqSeq
-	s.committing = true
+	b := batch{seq: s.enqSeq, opsEnd: s.opsQueued, out: out}
 	s.mu.Unlock()
 
 	if len(ops) > 0 {
 		if err := s.commit(ops); err != nil {
-			// The batch's replies must not claim durability we do not
-			// have: drop them and cut their connections, so clients
-			// reconnect and resend (their commands are idempotent).
-			s.log.Error(err, "store commit failed; closing affected connections", "ops", len(ops))
-			failed := map[*wsConn]bool{}
-			for _, d := range out {
-				failed[d.c] = true
-			}
-			for c := range failed {
-				c.enqueue(delivery{c: c, close: &mailbox.CloseConn{Code: int(websocket.StatusInternalError), Reason: "server storage failure"}}, false)
-			}
-			out = nil
+			s.failBatches(err, "store commit failed; closing affected connections", &b)
+		} else {
+			b.unsynced = s.pipe != nil
 		}
 	}
-	for _, d := range out {
-		d.c.enqueue(d, false)
+	if s.syncq != nil {
+		// Always through the syncer, even with nothing to flush: frames
+		// must not overtake those of an earlier batch still waiting.
+		s.syncq <- b
+		return
+	}
+	s.deliver(b)
+}
+
+// syncer takes the batches the flusher committed, flushes them to disk with
+// one Sync per group, and delivers them in order.
+func (s *Server) syncer() {
+	defer close(s.flusherDone)
+	for b := range s.syncq {
+		<-s.slot
+		group := []batch{b}
+	more:
+		for {
+			select {
+			case b, ok := <-s.syncq:
+				if !ok {
+					break more
+				}
+				<-s.slot
+				group = append(group, b)
+			default:
+				break more
+			}
+		}
+		unsynced := false
+		for _, b := range group {
+			unsynced = unsynced || b.unsynced
+		}
+		if unsynced {
+			t0 := time.Now()
+			err := s.pipe.Sync()
+			if s.metrics != nil {
+				s.metrics.syncSeconds.Observe(time.Since(t0).Seconds())
+			}
+			if err != nil {
+				// A failed flush cannot be retried with confidence (the
+				// kernel may have dropped the dirty pages), so nothing
+				// in the group may claim durability.
+				if s.metrics != nil {
+					s.metrics.storeErrors.Inc()
+				}
+				bs := make([]*batch, len(group))
+				for i := range group {
+					bs[i] = &group[i]
+				}
+				s.failBatches(err, "store sync failed; closing affected connections", bs...)
+			}
+		}
+		s.deliver(group...)
+	}
+}
+
+// failBatches cuts the connections that batches had frames for: their
+// replies must not claim durability we do not have, and clients reconnect
+// and resend (their commands are idempotent).
+func (s *Server) failBatches(err error, msg string, bs ...*batch) {
+	s.log.Error(err, msg, "batches", len(bs))
+	s.mu.Lock()
+	s.storeFailed = true
+	s.mu.Unlock()
+	failed := map[*wsConn]bool{}
+	for _, b := range bs {
+		b.failed = true
+		for _, d := range b.out {
+			if !failed[d.c] {
+				failed[d.c] = true
+				d.c.enqueue(delivery{c: d.c, close: &mailbox.CloseConn{Code: int(websocket.StatusInternalError), Reason: "server storage failure"}}, false)
+			}
+		}
+	}
+}
+
+// deliver hands the batches' frames to their connections, in order, and
+// marks them done.
+func (s *Server) deliver(bs ...batch) {
+	for _, b := range bs {
+		if b.failed {
+			continue
+		}
+		for _, d := range b.out {
+			d.c.enqueue(d, false)
+		}
 	}
 	s.mu.Lock()
-	s.doneSeq = seq
-	s.committing = false
+	for _, b := range bs {
+		for _, d := range b.out {
+			d.c.held--
+		}
+	}
+	last := bs[len(bs)-1]
+	s.doneSeq = last.seq
+	s.opsDurable = last.opsEnd
 	s.doneCond.Broadcast()
 	s.mu.Unlock()
 }
 
-// commit applies ops, retrying briefly: a busy or momentarily full disk
-// should not cost sessions.
+// commit applies ops (commits them, with a Pipelined store), retrying
+// briefly: a busy or momentarily full disk should not cost sessions.
 func (s *Server) commit(ops []store.Op) error {
 	var err error
 	for attempt := range 3 {
@@ -341,7 +472,11 @@ func (s *Server) commit(ops []store.Op) error {
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 		}
 		t0 := time.Now()
-		err = s.store.Apply(ops)
+		if s.pipe != nil {
+			err = s.pipe.Commit(ops)
+		} else {
+			err = s.store.Apply(ops)
+		}
 		if s.metrics != nil {
 			s.metrics.commitSeconds.Observe(time.Since(t0).Seconds())
 		}
@@ -706,6 +841,10 @@ type wsConn struct {
 	nc   net.Conn
 	cork *corkWriter
 	ip   string
+	// held counts this connection's frames waiting in pendOut or in a
+	// batch not yet delivered (guarded by s.mu): while any wait, later
+	// frames queue behind them.
+	held int
 	// closeReq asks the reader goroutine, the only one that may read,
 	// to run the close handshake.
 	closeReq atomic.Pointer[mailbox.CloseConn]

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 
@@ -15,21 +16,42 @@ import (
 
 // SQLiteOptions tunes OpenSQLiteWith.
 type SQLiteOptions struct {
-	// Synchronous is SQLite's synchronous pragma: "FULL" (default: every
-	// Apply is on disk before it returns, fsync per batch), "NORMAL" (in WAL
-	// mode a process crash loses nothing, a power cut may lose the last
-	// batches) or "OFF".
+	// Synchronous is how durable a commit is: "FULL" (default: every
+	// Apply is on disk before it returns, and so is every Commit after the
+	// next Sync), "NORMAL" (in WAL mode a process crash loses nothing, a
+	// power cut may lose the last batches; Sync does nothing), "EXTRA" or
+	// "OFF" (SQLite's pragma of that name).
 	Synchronous string
 }
 
 // SQLite is a Store in an SQLite database (modernc.org/sqlite, no cgo).
 // It uses one connection in WAL mode; each Apply is one transaction, so
 // the driver's batching turns many protocol events into one commit.
+//
+// In FULL mode SQLite itself runs with synchronous=NORMAL, which writes
+// each commit to the WAL without flushing it, and Sync flushes the WAL
+// file (fsync) from our side. That is as durable as SQLite's FULL, which
+// flushes the same file at the end of each commit: a commit is acknowledged
+// only after a flush that started after its frames were written, and
+// everything a checkpoint moves into the database file is flushed there
+// by SQLite before the WAL is reused. What it buys is that the flush no
+// longer holds the database: the next batch commits meanwhile, and one
+// flush covers all the batches before it.
 type SQLite struct {
 	mu     sync.Mutex
 	db     *sql.DB
 	closed bool
 	stmts  map[string]*sql.Stmt
+
+	// walPath is the WAL file Sync flushes; "" when Sync has nothing to
+	// do (":memory:", or a mode other than FULL).
+	walPath string
+	syncMu  sync.Mutex // guards wal, walClosed
+	wal     *os.File
+	// walClosed is set by Close, so a late Sync cannot reopen the file.
+	walClosed bool
+	// slowDisk: a flush took over slowSync; flush the ordinary way.
+	slowDisk bool
 }
 
 const sqliteSchemaVersion = 1
@@ -89,7 +111,14 @@ func OpenSQLiteWith(path string, opts SQLiteOptions) (*SQLite, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	s := &SQLite{db: db, stmts: make(map[string]*sql.Stmt)}
-	if err := s.init(syncMode); err != nil {
+	pragmaMode := syncMode
+	// A "file:" URI is left to SQLite's own FULL: its WAL path is
+	// not simply path+"-wal".
+	if syncMode == "FULL" && path != ":memory:" && path != "" && !strings.HasPrefix(path, "file:") {
+		pragmaMode = "NORMAL"
+		s.walPath = path + "-wal"
+	}
+	if err := s.init(pragmaMode); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
@@ -208,8 +237,62 @@ func closeRows(rows *sql.Rows) error {
 	return errors.Join(rows.Err(), rows.Close())
 }
 
-// Apply implements Store: all ops in one transaction.
+// Apply implements Store: all ops in one transaction, on disk when Apply
+// returns (in FULL mode).
 func (s *SQLite) Apply(ops []Op) error {
+	if err := s.Commit(ops); err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return s.Sync()
+}
+
+// Sync implements Pipelined: it flushes the WAL file, which holds every
+// commit not yet checkpointed (and a checkpoint flushes the database file
+// itself). It does not take the database lock, so it runs alongside the
+// next Commit.
+func (s *SQLite) Sync() error {
+	if s.walPath == "" {
+		return nil
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if s.walClosed {
+		return ErrClosed
+	}
+	if s.wal != nil {
+		// SQLite keeps the WAL file for as long as it holds the
+		// database in exclusive mode, but should it ever unlink and
+		// recreate it, flushing the old inode would prove nothing.
+		if fi, err := s.wal.Stat(); err != nil || !sameFile(fi, s.walPath) {
+			s.wal.Close()
+			s.wal = nil
+		}
+	}
+	if s.wal == nil {
+		f, err := os.Open(s.walPath)
+		if err != nil {
+			return fmt.Errorf("store: sync: %w", err)
+		}
+		s.wal = f
+	}
+	if err := s.syncWAL(); err != nil {
+		return fmt.Errorf("store: sync %s: %w", s.walPath, err)
+	}
+	return nil
+}
+
+// sameFile reports whether fi (of an open file) is still the file at path.
+func sameFile(fi os.FileInfo, path string) bool {
+	cur, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, cur)
+}
+
+// Commit implements Pipelined: all ops in one transaction, durable after
+// the next Sync.
+func (s *SQLite) Commit(ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
@@ -287,6 +370,13 @@ func (s *SQLite) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.syncMu.Lock()
+	s.walClosed = true
+	if s.wal != nil {
+		s.wal.Close()
+		s.wal = nil
+	}
+	s.syncMu.Unlock()
 	for _, st := range s.stmts {
 		st.Close()
 	}

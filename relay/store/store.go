@@ -28,7 +28,8 @@
 // Two implementations exist: [NewMemory] (maps; also what a Cloudflare
 // Durable Object build uses, so this file and memory.go build with
 // GOOS=js GOARCH=wasm) and, on everything but js, [OpenSQLite]
-// (modernc.org/sqlite, pure Go, WAL mode, one transaction per Apply).
+// (modernc.org/sqlite, pure Go, WAL mode, one transaction per Apply). The
+// SQLite store is also [Pipelined].
 //
 // Times are Unix microseconds (int64), so they round-trip exactly.
 package store
@@ -55,6 +56,24 @@ type Store interface {
 	// Close releases the store. It does not need to be called for a
 	// Memory store.
 	Close() error
+}
+
+// Pipelined is implemented by stores that can split Apply into its two
+// halves, so that a driver can overlap them: the disk flush of one batch
+// runs while the next batch is being committed, and one flush covers every
+// batch committed before it started. On a machine where a flush costs a
+// millisecond of wall time that is what lets durability keep up with the
+// session rate (relay/README.md has the numbers).
+type Pipelined interface {
+	Store
+	// Commit performs ops in order as one atomic change. It is visible to
+	// later Commits at once, but only durable after a Sync that started
+	// after Commit returned. A crash before that Sync loses the batch as a
+	// whole, never part of it.
+	Commit(ops []Op) error
+	// Sync makes every Commit that returned before Sync was called
+	// durable. It may run concurrently with Commit, from one goroutine.
+	Sync() error
 }
 
 // NameplateSide is one side's claim on a nameplate.

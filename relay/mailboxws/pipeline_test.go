@@ -1,0 +1,135 @@
+package mailboxws
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wasmhole/wasmhole/relay/store"
+)
+
+// gatedPipe is a Pipelined store whose Sync waits for a token (or fails
+// with syncErr), to observe which frames wait for the disk.
+type gatedPipe struct {
+	*store.Memory
+	tokens  chan struct{}
+	syncErr error
+}
+
+func (g *gatedPipe) Commit(ops []store.Op) error { return g.Memory.Apply(ops) }
+
+func (g *gatedPipe) Sync() error {
+	if g.syncErr != nil {
+		return g.syncErr
+	}
+	<-g.tokens
+	return nil
+}
+
+func (g *gatedPipe) Apply(ops []store.Op) error {
+	if err := g.Commit(ops); err != nil {
+		return err
+	}
+	return g.Sync()
+}
+
+// quiet fails if c receives anything within d.
+func (c *client) quiet(d time.Duration) {
+	c.t.Helper()
+	select {
+	case m := <-c.in:
+		c.t.Fatalf("got %v while waiting for a flush", m)
+	case <-time.After(d):
+	}
+}
+
+// TestFramesWaitOnlyForWhatTheyReveal: while one client's change waits for
+// its flush, other clients still get their welcome, acks and pongs, and a
+// claim whose allocate is already on disk is answered; a frame that reveals
+// the unflushed change, or follows one on the same connection, waits.
+func TestFramesWaitOnlyForWhatTheyReveal(t *testing.T) {
+	st := &gatedPipe{Memory: store.NewMemory(), tokens: make(chan struct{}, 100)}
+	ts := startServer(t, "127.0.0.1:0", Options{Store: st})
+	defer close(st.tokens)
+
+	a := dial(t, ts.url)
+	a.bind("a")
+	a.send(`{"type":"allocate"}`)
+	a.quiet(200 * time.Millisecond) // even the ack waits: it shares the write with "allocated"
+	a.send(`{"type":"ping","ping":1}`)
+
+	b := dial(t, ts.url)
+	b.bind("b") // welcome and ack while a's allocate is not on disk
+	b.send(`{"type":"ping","ping":2}`)
+	b.expect("ack", "pong")
+	a.quiet(100 * time.Millisecond) // a's pong queues behind its allocated
+
+	st.tokens <- struct{}{}
+	got := a.expect("ack", "allocated", "ack", "pong")
+	np := got[1]["nameplate"].(string)
+
+	// b's allocate now waits for a flush, but a's claim of its own,
+	// flushed nameplate does not.
+	b.send(`{"type":"allocate"}`)
+	a.send(`{"type":"claim","nameplate":"` + np + `"}`)
+	a.expect("ack", "claimed")
+	b.quiet(100 * time.Millisecond)
+	st.tokens <- struct{}{}
+	got = b.expect("ack", "allocated")
+	npB := got[1]["nameplate"].(string)
+
+	// A reconnect of b's side claims b's nameplate: that changes nothing,
+	// but b's allocate is on disk only after the flush.
+	b.send(`{"type":"claim","nameplate":"` + npB + `"}`)
+	b.expect("ack", "claimed")
+	c := dial(t, ts.url)
+	c.bind("c")
+	c.send(`{"type":"allocate"}`) // not flushed
+	b2 := dial(t, ts.url)
+	b2.bind("b")
+	b2.send(`{"type":"claim","nameplate":"` + npB + `"}`)
+	b2.expect("ack", "claimed") // depends on b's allocate only: flushed
+	c.quiet(100 * time.Millisecond)
+	st.tokens <- struct{}{}
+	c.expect("ack", "allocated")
+}
+
+// TestClaimWaitsForUnflushedNameplate: a claim that stores nothing still
+// waits when the nameplate it reveals is not on disk yet.
+func TestClaimWaitsForUnflushedNameplate(t *testing.T) {
+	st := &gatedPipe{Memory: store.NewMemory(), tokens: make(chan struct{}, 100)}
+	ts := startServer(t, "127.0.0.1:0", Options{Store: st})
+	defer close(st.tokens)
+	a := dial(t, ts.url)
+	a.bind("a")
+	a.send(`{"type":"claim","nameplate":"42"}`) // creates it: waits
+	a2 := dial(t, ts.url)
+	a2.bind("a") // the same side, reconnected
+	a2.send(`{"type":"claim","nameplate":"42"}`)
+	a2.expect("ack") // reveals nothing
+	a2.quiet(200 * time.Millisecond)
+	st.tokens <- struct{}{}
+	a.expect("ack", "claimed")
+	a2.expect("claimed")
+}
+
+// TestSyncFailureClosesConnection: a failed flush cuts the connections
+// whose replies depended on it.
+func TestSyncFailureClosesConnection(t *testing.T) {
+	st := &gatedPipe{Memory: store.NewMemory(), syncErr: errors.New("disk on fire")}
+	ts := startServer(t, "127.0.0.1:0", Options{Store: st})
+	c := dial(t, ts.url)
+	c.bind("a")
+	c.send(`{"type":"claim","nameplate":"5"}`)
+	if err := c.closeErr(); websocket.CloseStatus(err) != websocket.StatusInternalError {
+		t.Fatalf("close %v", err)
+	}
+	// Afterwards nothing overtakes a batch any more, but frames that need
+	// no flush still arrive.
+	d := dial(t, ts.url)
+	d.bind("d")
+	d.send(`{"type":"ping","ping":1}`)
+	d.expect("ack", "pong")
+}

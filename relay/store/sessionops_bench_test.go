@@ -1,0 +1,47 @@
+//go:build !js
+
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkSQLiteSessionOps: the ops of mailbox sessions as the server
+// commits them: each batch holds one step of each of 4 overlapping
+// sessions (allocate, add, release, close), so rows live across batches.
+func BenchmarkSQLiteSessionOps(b *testing.B) {
+	for _, mode := range []string{"NORMAL", "FULL"} {
+		b.Run(mode, func(b *testing.B) {
+			s, err := OpenSQLiteWith(filepath.Join(b.TempDir(), "bench.sqlite"), SQLiteOptions{Synchronous: mode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			steps := func(i int) [][]Op {
+				id := fmt.Sprintf("mb%08d", i)
+				np := fmt.Sprint(i%1000 + 1)
+				return [][]Op{
+					{PutMailbox{Mailbox{AppID: "app", ID: id, ForNameplate: true, Sides: []MailboxSide{{Side: "s", Opened: true}}}},
+						PutNameplate{Nameplate{AppID: "app", Name: np, MailboxID: id, Sides: []NameplateSide{{Side: "s", Claimed: true}}}}},
+					{AddMessage{Message{AppID: "app", MailboxID: id, Side: "s", Phase: "pake", Body: "0123456789abcdef0123456789abcdef", MsgID: `"m"`}}},
+					{DeleteNameplate{AppID: "app", Name: np}},
+					{DeleteMailbox{AppID: "app", ID: id}},
+				}
+			}
+			b.ResetTimer()
+			for n := range b.N {
+				var batch []Op
+				for k := range 4 {
+					if n-k >= 0 {
+						batch = append(batch, steps(n - k)[k]...)
+					}
+				}
+				if err := s.Commit(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
