@@ -29,12 +29,26 @@
 // pending, commits all the ops in one store transaction, and only then
 // hands the frames to their connections. While it commits, new events
 // queue up and go into the next transaction: group commit, so durability
-// costs one fsync per batch rather than per command, and no client ever
+// costs one flush per batch rather than per command, and no client ever
 // sees an ack or echo for something a restart could forget.
 //
-// Replies that depend on no pending store change (welcome, bind, pong,
-// re-claim, open, errors) skip the writer and go out at once, written by the
-// connection's own goroutine.
+// With a store that can split the commit from the disk flush
+// (store.Pipelined: SQLite in its default FULL mode), a second goroutine,
+// the syncer, does the flushing: while it flushes one batch the flusher
+// commits the next (at most one, so commits stay as few as flushes), and
+// one flush releases the frames of every batch committed before it.
+//
+// A frame does not always wait for a batch. The machine tells, per frame,
+// how many ops it depends on (mailbox.Send.After): none for a welcome, an
+// ack or a pong; for a claim or open that changed nothing, only the ops
+// that stored its nameplate, mailbox and messages. When an event stores
+// nothing, those ops are durable and no earlier frame for the connection
+// is still waiting, its frames skip the writer and go out at once, written
+// by the connection's own goroutine. Under load that is the difference
+// between a claim answered now and a claim answered after the flush of
+// everybody else's changes. Frames of a command the client has already
+// followed with another (open, then add) wait anyway, so they share the
+// next write instead of taking one of their own.
 //
 // # Memory per idle connection
 //

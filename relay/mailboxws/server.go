@@ -242,8 +242,17 @@ func New(opts Options) (*Server, error) {
 // whose allocate is already on disk do not wait for the flush of other
 // clients' changes. Everything else waits in pendOut for the batch.
 func (s *Server) handleLocked(ev mailbox.Event, self *wsConn) (drain bool) {
+	return s.handleLockedMore(ev, self, false)
+}
+
+// handleLockedMore is handleLocked for a command after which the client's
+// next one has already arrived (more): the client is not waiting for
+// these frames, so they ride with the next batch's write instead of
+// taking a write of their own (an "open" whose ack would otherwise go out
+// alone just before the "add" behind it).
+func (s *Server) handleLockedMore(ev mailbox.Event, self *wsConn, more bool) (drain bool) {
 	acts := s.m.Handle(ev)
-	stores := false
+	stores := more
 	for _, a := range acts {
 		if _, ok := a.(mailbox.Persist); ok {
 			stores = true
@@ -548,7 +557,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.V(1).Info("websocket accept failed", "ip", ip, "err", err.Error())
 		return
 	}
-	c.ws, c.nc, c.cork = ws, sw.nc, sw.cork
+	c.ws, c.nc, c.cork, c.br = ws, sw.nc, sw.cork, sw.br
 	ws.SetReadLimit(8 * s.opts.MaxMessageSize)
 
 	s.mu.Lock()
@@ -656,7 +665,7 @@ func (s *Server) readLoop(c *wsConn) {
 		// Decoding and the machine run on a worker: their deep stacks
 		// then never become this goroutine's, which parks for most of
 		// its life and should stay small.
-		s.jobs <- job{c: c, data: buf.Bytes()}
+		s.jobs <- job{c: c, data: buf.Bytes(), more: c.br.Buffered() > 0}
 		drain := <-c.done
 		putBuf(buf)
 		if drain {
@@ -706,6 +715,7 @@ func (c *wsConn) handshakeClose(code websocket.StatusCode, reason string, wait t
 type job struct {
 	c    *wsConn
 	data []byte
+	more bool // the next frame has (partly) arrived already
 }
 
 func (s *Server) worker() {
@@ -714,7 +724,7 @@ func (s *Server) worker() {
 		case j := <-s.jobs:
 			cmd := mailbox.DecodeCommand(j.data)
 			s.mu.Lock()
-			drain := s.handleLocked(mailbox.Received{Conn: j.c.id, Now: s.now(), Cmd: cmd}, j.c)
+			drain := s.handleLockedMore(mailbox.Received{Conn: j.c.id, Now: s.now(), Cmd: cmd}, j.c, j.more)
 			s.mu.Unlock()
 			j.c.done <- drain
 		case <-s.stop:
@@ -737,6 +747,7 @@ type smallBufHijacker struct {
 	h    http.Hijacker
 	nc   net.Conn
 	cork *corkWriter
+	br   *bufio.Reader
 }
 
 // Small because every idle connection keeps both. Reads: client frames
@@ -762,7 +773,8 @@ func (w *smallBufHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		conn = &prefixConn{Conn: nc, pre: bytes.Clone(pre)}
 	}
 	w.cork = &corkWriter{w: nc}
-	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, connReadBuf), bufio.NewWriterSize(w.cork, connWriteBuf)), nil
+	w.br = bufio.NewReaderSize(conn, connReadBuf)
+	return conn, bufio.NewReadWriter(w.br, bufio.NewWriterSize(w.cork, connWriteBuf)), nil
 }
 
 // corkWriter sits under coder/websocket's bufio.Writer, which flushes
@@ -840,6 +852,7 @@ type wsConn struct {
 	ws   *websocket.Conn
 	nc   net.Conn
 	cork *corkWriter
+	br   *bufio.Reader // coder/websocket reads frames through it
 	ip   string
 	// held counts this connection's frames waiting in pendOut or in a
 	// batch not yet delivered (guarded by s.mu): while any wait, later
