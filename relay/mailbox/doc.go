@@ -10,9 +10,13 @@
 //	acts = m.Handle(mailbox.Received{Conn: 1, Now: now, Cmd: mailbox.DecodeCommand(frame)})
 //
 // Actions are [Send] (one TEXT frame), [Persist] (a relay/store op),
-// [CloseConn] and [SetTimer]. The driver must make every Persist durable
-// before it delivers any later Send; that is what lets a client trust an
-// ack or an echo across a server restart.
+// [CloseConn] and [SetTimer]. The driver must make Persists durable before
+// it delivers the Sends that depend on them; that is what lets a client
+// trust a reply or an echo across a server restart. The simple driver
+// waits for every earlier Persist; each Send also says how many Persists
+// it really depends on (Send.After: none for a welcome, an ack or a pong),
+// so a driver that tracks durability can release it sooner, keeping only
+// the order of frames on each connection.
 //
 // # The protocol (protocol.md §1)
 //
