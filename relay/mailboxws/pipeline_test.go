@@ -35,6 +35,14 @@ func (g *gatedPipe) Apply(ops []store.Op) error {
 	return g.Sync()
 }
 
+// startGated serves a gatedPipe store; its flushes wait for tokens.
+func startGated(t *testing.T) (*gatedPipe, *testServer) {
+	st := &gatedPipe{Memory: store.NewMemory(), tokens: make(chan struct{}, 100)}
+	ts := startServer(t, "127.0.0.1:0", Options{Store: st})
+	t.Cleanup(func() { close(st.tokens) }) // before the server's own cleanup: it unblocks a stuck flush
+	return st, ts
+}
+
 // quiet fails if c receives anything within d.
 func (c *client) quiet(d time.Duration) {
 	c.t.Helper()
@@ -50,9 +58,7 @@ func (c *client) quiet(d time.Duration) {
 // claim whose allocate is already on disk is answered; a frame that reveals
 // the unflushed change, or follows one on the same connection, waits.
 func TestFramesWaitOnlyForWhatTheyReveal(t *testing.T) {
-	st := &gatedPipe{Memory: store.NewMemory(), tokens: make(chan struct{}, 100)}
-	ts := startServer(t, "127.0.0.1:0", Options{Store: st})
-	defer close(st.tokens)
+	st, ts := startGated(t)
 
 	a := dial(t, ts.url)
 	a.bind("a")
@@ -99,9 +105,7 @@ func TestFramesWaitOnlyForWhatTheyReveal(t *testing.T) {
 // TestClaimWaitsForUnflushedNameplate: a claim that stores nothing still
 // waits when the nameplate it reveals is not on disk yet.
 func TestClaimWaitsForUnflushedNameplate(t *testing.T) {
-	st := &gatedPipe{Memory: store.NewMemory(), tokens: make(chan struct{}, 100)}
-	ts := startServer(t, "127.0.0.1:0", Options{Store: st})
-	defer close(st.tokens)
+	st, ts := startGated(t)
 	a := dial(t, ts.url)
 	a.bind("a")
 	a.send(`{"type":"claim","nameplate":"42"}`) // creates it: waits

@@ -38,18 +38,8 @@ func TestSQLiteFileSurvivesReopen(t *testing.T) {
 			if err := s.Apply(testOps); !errors.Is(err, ErrClosed) {
 				t.Fatalf("apply after close: %v", err)
 			}
-			s2, err := OpenSQLite(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s2 := reopenHasWant(t, path)
 			defer s2.Close()
-			got, err := s2.Load()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(normalize(got), normalize(wantSnap)) {
-				t.Fatalf("after reopen:\n got %+v\nwant %+v", got, wantSnap)
-			}
 			var jm string
 			s2.db.QueryRow("PRAGMA journal_mode").Scan(&jm)
 			if jm != "wal" {
@@ -183,18 +173,7 @@ func TestSQLitePipelined(t *testing.T) {
 			if err := s.Sync(); tc.syncs && !errors.Is(err, ErrClosed) {
 				t.Fatalf("sync after close: %v", err)
 			}
-			s2, err := OpenSQLite(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s2.Close()
-			got, err := s2.Load()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(normalize(got), normalize(wantSnap)) {
-				t.Fatalf("after reopen:\n got %+v\nwant %+v", got, wantSnap)
-			}
+			reopenHasWant(t, path).Close()
 		})
 	}
 }
@@ -234,4 +213,23 @@ func TestSQLiteSyncFollowsReplacedWAL(t *testing.T) {
 	if !sameFile(fi, path+"-wal") {
 		t.Fatal("Sync did not open the current WAL")
 	}
+}
+
+// reopenHasWant opens path again and checks it holds wantSnap.
+func reopenHasWant(t *testing.T, path string) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load()
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(normalize(got), normalize(wantSnap)) {
+		s.Close()
+		t.Fatalf("after reopen:\n got %+v\nwant %+v", got, wantSnap)
+	}
+	return s
 }
