@@ -442,9 +442,6 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 		t, err := run(h.ctx, c, opts)
 		if err != nil {
 			dropHandle(id)
-			if isDialFailure(err) {
-				return nil, err
-			}
 			return nil, err
 		}
 		h.obj = t
@@ -453,14 +450,6 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 		o.Set("code", t.Code())
 		return o, nil
 	})
-}
-
-// isDialFailure reports whether a send or receive failed before the
-// mailbox server answered at all (Client.New could not connect).
-func isDialFailure(err error) bool {
-	return !errors.Is(err, wormhole.ErrBadCode) && !errors.Is(err, wormhole.ErrCrowded) &&
-		!errors.Is(err, wormhole.ErrUnwelcome) && !errors.Is(err, context.Canceled) &&
-		!errors.Is(err, wormhole.ErrServer) && strings.Contains(err.Error(), "connecting to ")
 }
 
 // entriesFrom converts [{path, file, modified} | {path, dir: true}] into
@@ -513,9 +502,6 @@ func receiveOffer(args []js.Value) (any, error) {
 	o, err := c.Receive(h.ctx, argOr(args, 1).String())
 	if err != nil {
 		dropHandle(id)
-		if isDialFailure(err) {
-			return nil, err
-		}
 		return nil, err
 	}
 	h.obj = o
