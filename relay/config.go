@@ -160,19 +160,17 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 	fs := flag.NewFlagSet("relay serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	specs := serveFlags(fs, c)
+	// The listed flags, for the usage text and the config file, taken
+	// before the hidden one joins fs.
+	listed := flag.NewFlagSet("relay serve", flag.ContinueOnError)
+	listed.SetOutput(stderr)
+	fs.VisitAll(func(f *flag.Flag) { listed.Var(f.Value, f.Name, f.Usage) })
 	// Not in specs: no environment twin, no config-file key, not listed.
-	hidden := flag.NewFlagSet("", flag.ContinueOnError)
-	hidden.SetOutput(stderr)
-	hidden.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (debugging)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (debugging)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: relay serve [flags]\n\nEvery flag also reads its environment twin, e.g. --http from RELAY_HTTP.\n\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			if hidden.Lookup(f.Name) == nil {
-				printFlag(stderr, f)
-			}
-		})
+		listed.PrintDefaults()
 	}
-	hidden.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -201,7 +199,7 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 			if k == "config" {
 				return nil, fmt.Errorf("%s: \"config\" cannot be set from the config file", c.ConfigFile)
 			}
-			if fs.Lookup(k) == nil || hidden.Lookup(k) != nil {
+			if listed.Lookup(k) == nil {
 				return nil, fmt.Errorf("%s: unknown setting %q", c.ConfigFile, k)
 			}
 			if set[k] {
@@ -220,24 +218,6 @@ func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Wri
 		values[sp.name] = fs.Lookup(sp.name).Value.String()
 	}
 	return &loaded{cfg: c, values: values, specs: specs}, nil
-}
-
-// printFlag prints one flag like flag.PrintDefaults does.
-func printFlag(w io.Writer, f *flag.Flag) {
-	name, usage := flag.UnquoteUsage(f)
-	line := "  -" + f.Name
-	if name != "" {
-		line += " " + name
-	}
-	line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
-	if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
-		if name == "string" {
-			line += fmt.Sprintf(" (default %q)", f.DefValue)
-		} else {
-			line += fmt.Sprintf(" (default %v)", f.DefValue)
-		}
-	}
-	fmt.Fprintln(w, line)
 }
 
 func sortedKeys(m map[string]string) []string {
