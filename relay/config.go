@@ -110,7 +110,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) []flagSpec {
 	str(&c.HTTP, "http", ":4000", "HTTP listen address: mailbox at /v1, WebSocket transit at /transit, /healthz, /metrics and the site", false)
 	str(&c.TransitTCP, "transit-tcp", ":4001", `raw TCP transit relay listen address ("" disables it)`, false)
 	str(&c.DB, "db", "relay.sqlite", `SQLite database file for mailbox state; ":memory:" keeps it in memory (lost on restart)`, false)
-	str(&c.DBSync, "db-sync", "full", `when a commit is on disk: "full" (fsync every group commit: survives a power cut) or "normal" (SQLite WAL synchronous=NORMAL: survives a crash or kill -9 of the relay, a power cut may lose the last commits)`, false)
+	str(&c.DBSync, "db-sync", "full", `when a commit is on disk: "full" (replies wait for the flush of the WAL, one per group of commits: survives a power cut) or "normal" (SQLite WAL synchronous=NORMAL: survives a crash or kill -9 of the relay, a power cut may lose the last commits)`, false)
 	str(&c.Site, "site", "", "directory with the static site (index.html, web/, the wasm) served at /; empty serves only a plain-text banner", false)
 	str(&c.SiteCSP, "site-csp", DefaultCSP, "Content-Security-Policy header of the static site", true)
 	str(&c.AdminSocket, "admin-socket", "relay-admin.sock", `Unix socket of the JSON-RPC admin API, mode 0600 ("" disables it; never TCP)`, false)
