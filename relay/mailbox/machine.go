@@ -645,15 +645,14 @@ func (m *Machine) handleClaim(o *out, c *conn, cmd *Command) error {
 	}
 	name := cmd.Nameplate.S
 	c.nameplate, c.hasNP = name, true
-	mbID, err := m.claimNameplate(o, c.app, name, c.side)
+	np, err := m.claimNameplate(o, c.app, name, c.side)
 	if err != nil {
 		return err
 	}
-	e := newEnc("claimed", len(mbID))
-	e.str("mailbox", mbID)
+	e := newEnc("claimed", len(np.mb.id))
+	e.str("mailbox", np.mb.id)
 	// It reveals the nameplate and its mailbox, and whatever claiming
 	// changed (which, if anything, is in one of those two).
-	np := c.app.nameplates[name]
 	o.sendAfter(c.id, e.done(o.now), max(np.persisted, np.mb.persisted))
 	return nil
 }
@@ -680,7 +679,7 @@ func checkNameplate(f Field) error {
 // mailbox on first claim, and opens that mailbox for the side. A third side
 // is refused before anything is recorded, so it cannot crowd out the two
 // legitimate ones (unlike the reference, protocol.md §1.5).
-func (m *Machine) claimNameplate(o *out, a *app, name, side string) (string, error) {
+func (m *Machine) claimNameplate(o *out, a *app, name, side string) (*nameplate, error) {
 	np := a.nameplates[name]
 	if np == nil {
 		mb := m.newMailbox(a, true, o.now)
@@ -692,22 +691,22 @@ func (m *Machine) claimNameplate(o *out, a *app, name, side string) (string, err
 		m.stats.nameplates++
 		mb.persisted = o.persist(store.PutMailbox{Mailbox: mb.record()})
 		np.persisted = o.persist(store.PutNameplate{Nameplate: np.record(a)})
-		return mb.id, nil
+		return np, nil
 	}
 	mb := np.mb
 	i := slices.IndexFunc(np.sides, func(s store.NameplateSide) bool { return s.Side == side })
 	if i >= 0 && !np.sides[i].Claimed {
-		return "", errReclaimed
+		return nil, errReclaimed
 	}
 	if i < 0 {
 		if len(np.sides) >= 2 || !mb.admits(side) {
-			return "", errCrowded
+			return nil, errCrowded
 		}
 		np.sides = append(np.sides, store.NameplateSide{Side: side, Claimed: true, Added: o.now})
 		np.persisted = o.persist(store.PutNameplate{Nameplate: np.record(a)})
 	}
 	m.openSide(o, mb, side)
-	return mb.id, nil
+	return np, nil
 }
 
 // admits reports whether side may join mb: it is already a side, or there
