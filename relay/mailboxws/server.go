@@ -133,7 +133,7 @@ type Server struct {
 	// flusher only commits and hands each batch to the syncer on syncq,
 	// which flushes and delivers.
 	pipe  store.Pipelined
-	syncq chan batch
+	syncq chan *batch
 	// slot admits one committed batch waiting for the syncer: while a
 	// flush runs, the flusher commits at most one batch and lets the
 	// rest pile up for the next one, so commits stay as few as flushes.
@@ -210,7 +210,7 @@ func New(opts Options) (*Server, error) {
 	s.doneCond = sync.NewCond(&s.mu)
 	if p, ok := opts.Store.(store.Pipelined); ok {
 		s.pipe = p
-		s.syncq = make(chan batch, 1)
+		s.syncq = make(chan *batch, 1)
 		s.slot = make(chan struct{}, 1)
 		go s.syncer()
 	}
@@ -252,10 +252,13 @@ func (s *Server) handleLocked(ev mailbox.Event, self *wsConn) (drain bool) {
 // alone just before the "add" behind it).
 func (s *Server) handleLockedMore(ev mailbox.Event, self *wsConn, more bool) (drain bool) {
 	acts := s.m.Handle(ev)
-	stores := more
+	// wait: every frame of this event goes through pendOut, because the
+	// event stores something (its frames wait for that) or because the
+	// client is not waiting for them (more).
+	wait := more
 	for _, a := range acts {
 		if _, ok := a.(mailbox.Persist); ok {
-			stores = true
+			wait = true
 			break
 		}
 	}
@@ -270,7 +273,7 @@ func (s *Server) handleLockedMore(ev mailbox.Event, self *wsConn, more bool) (dr
 		case mailbox.Send:
 			if c := s.conns[a.Conn]; c != nil {
 				d := delivery{c: c, data: a.Data}
-				if !stores && c.held == 0 && a.After <= s.opsDurable && !s.storeFailed {
+				if !wait && c.held == 0 && a.After <= s.opsDurable && !s.storeFailed {
 					if c.enqueue(d, c == self) {
 						drain = true
 					}
@@ -285,7 +288,7 @@ func (s *Server) handleLockedMore(ev mailbox.Event, self *wsConn, more bool) (dr
 		case mailbox.CloseConn:
 			if c := s.conns[a.Conn]; c != nil {
 				d := delivery{c: c, close: &a}
-				if !stores && c.held == 0 {
+				if !wait && c.held == 0 {
 					if c.enqueue(d, c == self) {
 						drain = true
 					}
@@ -361,12 +364,12 @@ func (s *Server) flushOnce() {
 	ops, out := s.pendOps, s.pendOut
 	s.pendOps, s.pendOut = nil, nil
 	s.enqSeq++
-	b := batch{seq: s.enqSeq, opsEnd: s.opsQueued, out: out}
+	b := &batch{seq: s.enqSeq, opsEnd: s.opsQueued, out: out}
 	s.mu.Unlock()
 
 	if len(ops) > 0 {
 		if err := s.commit(ops); err != nil {
-			s.failBatches(err, "store commit failed; closing affected connections", &b)
+			s.failBatches(err, "store commit failed; closing affected connections", b)
 		} else {
 			b.unsynced = s.pipe != nil
 		}
@@ -386,7 +389,7 @@ func (s *Server) syncer() {
 	defer close(s.flusherDone)
 	for b := range s.syncq {
 		<-s.slot
-		group := []batch{b}
+		group := []*batch{b}
 	more:
 		for {
 			select {
@@ -417,11 +420,7 @@ func (s *Server) syncer() {
 				if s.metrics != nil {
 					s.metrics.storeErrors.Inc()
 				}
-				bs := make([]*batch, len(group))
-				for i := range group {
-					bs[i] = &group[i]
-				}
-				s.failBatches(err, "store sync failed; closing affected connections", bs...)
+				s.failBatches(err, "store sync failed; closing affected connections", group...)
 			}
 		}
 		s.deliver(group...)
@@ -450,7 +449,7 @@ func (s *Server) failBatches(err error, msg string, bs ...*batch) {
 
 // deliver hands the batches' frames to their connections, in order, and
 // marks them done.
-func (s *Server) deliver(bs ...batch) {
+func (s *Server) deliver(bs ...*batch) {
 	for _, b := range bs {
 		if b.failed {
 			continue
