@@ -260,7 +260,12 @@ func Start(t testing.TB, dir string, env []string, stdin string, name string, ar
 	if err := c.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	// done closes only after the scanner has taken in the last line: the
+	// process may exit (and Wait return) while its final output, such as
+	// a received text, is still on its way into c.out.
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		sc.Split(scanLinesOrCR)
@@ -276,10 +281,14 @@ func Start(t testing.TB, dir string, env []string, stdin string, name string, ar
 				sent = true
 			}
 		}
+		// A line over the scanner's limit ends the scan; keep draining so
+		// the process never blocks on a full pipe.
+		_, _ = io.Copy(io.Discard, pr)
 	}()
 	go func() {
 		c.err = c.Cmd.Wait()
 		pw.Close()
+		<-scanned
 		close(c.done)
 	}()
 	t.Cleanup(func() {

@@ -53,3 +53,21 @@ func TestNetnsAddress(t *testing.T) {
 		t.Fatalf("transit addr %s", srv.TransitAddr)
 	}
 }
+
+// TestOutputCompleteAfterWait: once Wait returns, Output has everything
+// the program printed, its last line too (even without a newline). A
+// stock CLI's received text is its last line, read right after Wait.
+func TestOutputCompleteAfterWait(t *testing.T) {
+	for i := range 200 {
+		c := Start(t, "", nil, "", "sh", "-c", "echo first; printf 'last line'")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out := c.Output(); out != "first\nlast line\n" {
+			t.Fatalf("run %d: output right after Wait is %q", i, out)
+		}
+	}
+}
