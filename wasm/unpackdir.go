@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"syscall/js"
+	"time"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/wormhole"
@@ -44,12 +45,14 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		}
 		w, err := newFileWriter(fh)
 		if err != nil {
-			_, _ = awaitCall(dir, "removeEntry", name)
+			_ = removeEntry(dir, name, false)
 			_ = o.Reject(ctx)
 			return "", fmt.Errorf("%w: %w", errSaveFailed, err)
 		}
 		if err := acceptInto(ctx, o, w, progress, nil); err != nil {
-			_, _ = awaitCall(dir, "removeEntry", name)
+			if rerr := removeEntry(dir, name, false); rerr != nil {
+				return "", fmt.Errorf("%w (and the partial file %s could not be removed: %v)", err, name, rerr)
+			}
 			return "", err
 		}
 		return name, nil
@@ -72,7 +75,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		_ = o.Reject(ctx)
 		return "", fmt.Errorf("%w: %w", errSaveFailed, err)
 	}
-	defer awaitCall(dir, "removeEntry", spool) //nolint:errcheck // best effort
+	defer removeEntry(dir, spool, false) //nolint:errcheck // best effort: a hidden file
 	w, err := newFileWriter(fh)
 	if err != nil {
 		_ = o.Reject(ctx)
@@ -86,7 +89,9 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		if err != nil {
 			// Whatever was written so far goes: a half folder is not the
 			// folder that was sent.
-			_, _ = awaitCall(dir, "removeEntry", folder, recursiveOpt())
+			if rerr := removeEntry(dir, folder, true); rerr != nil {
+				return fmt.Errorf("%w: %s: %w (and the partly unpacked folder could not be removed: %v)", errUnpackFailed, folder, err, rerr)
+			}
 			return fmt.Errorf("%w: %s: %w", errUnpackFailed, folder, err)
 		}
 		return nil
@@ -163,6 +168,28 @@ func recursiveOpt() js.Value {
 	o := js.Global().Get("Object").New()
 	o.Set("recursive", true)
 	return o
+}
+
+// removeEntry deletes name (a folder with all it holds, if recursive) from
+// dir, retrying for about 1.5 s. A file whose writable was just aborted may
+// stay locked for a moment after abort() settles, failing the removal: the
+// likely cause of a half-unpacked folder left behind once in CI, when the
+// failure was ignored. A removal that still fails is reported.
+func removeEntry(dir js.Value, name string, recursive bool) error {
+	args := []any{name}
+	if recursive {
+		args = append(args, recursiveOpt())
+	}
+	var err error
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		if _, err = awaitCall(dir, "removeEntry", args...); err == nil || strings.Contains(err.Error(), "NotFoundError") {
+			return nil
+		}
+		if wait > 800*time.Millisecond {
+			return err
+		}
+		time.Sleep(wait)
+	}
 }
 
 // awaitCall calls a promise-returning method and waits for it.
