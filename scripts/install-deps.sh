@@ -22,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 go mod download
-command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@2025.1.1
+go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 for d in web/test relay/worker; do
   if [ -f "$d/package.json" ]; then
