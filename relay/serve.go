@@ -169,6 +169,7 @@ func (r *relay) buildServers(c *Config) (err error) {
 	}
 	r.transit, err = transitnet.New(transitnet.Options{
 		Limits:     c.transitLimits(),
+		ClientIP:   c.clientIP(),
 		Logger:     r.log.WithName("transit"),
 		Registerer: r.reg,
 	})
@@ -199,7 +200,7 @@ func (r *relay) mailboxOptions(c *Config) mailboxws.Options {
 		PerIPRate:        zeroRateMeansUnlimited(c.PerIPRate),
 		PerIPBurst:       c.PerIPBurst,
 		LimitLoopback:    c.LimitLoopback,
-		RealIPHeader:     c.RealIPHeader,
+		ClientIP:         c.clientIP(),
 		IdleTimeout:      time.Duration(zeroMeansUnlimited(int64(c.IdleTimeout))),
 		Expiry:           c.Expiry,
 		PruneInterval:    c.PruneInterval,
