@@ -30,8 +30,8 @@ func (r *relay) adminMethods(s *admin.Server) {
 		r.mbox.SetMOTD(motd)
 		return map[string]string{"motd": motd}, nil
 	})
-	s.Handle("list_mailboxes", func(context.Context, json.RawMessage) (any, error) {
-		return map[string]any{"mailboxes": r.mbox.ListMailboxes()}, nil
+	s.Handle("list_mailboxes", func(_ context.Context, p json.RawMessage) (any, error) {
+		return listMailboxesPage(r.mbox.ListMailboxes(), p)
 	})
 	s.Handle("close_mailbox", func(ctx context.Context, p json.RawMessage) (any, error) {
 		id, err := stringParam(p, "id")

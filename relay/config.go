@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -288,6 +289,9 @@ func (c *Config) validate() error {
 	if c.DB == "" {
 		return fmt.Errorf("%w: --db must not be empty (use :memory: for no persistence)", ErrConfig)
 	}
+	if c.AdminSocket != "" && c.DB != ":memory:" && sameFileName(c.AdminSocket, c.DB) {
+		return fmt.Errorf("%w: --admin-socket and --db are the same file %q", ErrConfig, c.DB)
+	}
 	if c.DBSync != "full" && c.DBSync != "normal" {
 		return fmt.Errorf("%w: --db-sync must be full or normal, not %q", ErrConfig, c.DBSync)
 	}
@@ -332,6 +336,15 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: --shutdown-timeout must be positive", ErrConfig)
 	}
 	return nil
+}
+
+// sameFileName reports whether two paths name the same file (absolute
+// and relative spellings included); admin.Listen also refuses to replace
+// anything but a socket, which covers links.
+func sameFileName(a, b string) bool {
+	a, errA := filepath.Abs(a)
+	b, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && a == b
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -115,6 +115,13 @@ func (r *relay) cfg() *Config {
 // fails, and shuts down gracefully.
 func (r *relay) run() (err error) {
 	c := r.cfg()
+	// Sockets first: a taken port or a refused admin path fails the start
+	// before the database is even opened.
+	ls, err := listen(c)
+	if err != nil {
+		return err
+	}
+	defer ls.close()
 	if err := r.openStore(c); err != nil {
 		return err
 	}
@@ -126,14 +133,6 @@ func (r *relay) run() (err error) {
 	if err := r.buildServers(c); err != nil {
 		return err
 	}
-	if r.site != nil {
-		defer r.site.Close()
-	}
-	ls, err := listen(c)
-	if err != nil {
-		return err
-	}
-	defer ls.close()
 	r.http = r.newHTTPServer()
 	r.healthy.Store(true)
 	r.log.Info("relay serving", "http", ls.http.Addr().String(), "transit_tcp", addrOf(ls.transitTCP),
@@ -177,7 +176,7 @@ func (r *relay) buildServers(c *Config) (err error) {
 		return fmt.Errorf("transit relay: %w", err)
 	}
 	if c.Site != "" {
-		if r.site, err = newSite(c.Site, c.SiteCSP); err != nil {
+		if r.site, err = newSite(c.Site, c.SiteCSP, r.log.WithName("site")); err != nil {
 			return err
 		}
 	}
