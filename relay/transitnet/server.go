@@ -100,6 +100,11 @@ type Options struct {
 	// peer, or a trusted proxy's header (relay/clientip). The zero value
 	// uses the TCP peer. The TCP listener always uses the peer.
 	ClientIP clientip.Resolver
+	// Upstream ("host:port") turns on bridge mode: every WebSocket client
+	// is relayed to this TCP transit relay over a connection of its own
+	// instead of being paired here (see bridge.go). The TCP listener, if
+	// any, still pairs locally.
+	Upstream string
 	Logger   logr.Logger
 	// Registerer receives the wasmhole_transit_* collectors; nil skips
 	// registration (the counters still feed Stats).
@@ -118,13 +123,16 @@ type Stats struct {
 // Server is a transit relay. Create it with New, feed it listeners with
 // ServeTCP and WebSocket requests with ServeHTTP, stop it with Shutdown.
 type Server struct {
-	log     logr.Logger
-	ip      clientip.Resolver
-	met     *metrics
-	limiter *iplimit.Limiter
-	limits  atomic.Pointer[Limits]
-	nextID  atomic.Uint64
-	bytes   atomic.Int64
+	log      logr.Logger
+	ip       clientip.Resolver
+	upstream string
+	stopping context.Context // cancelled by Shutdown
+	stop     context.CancelFunc
+	met      *metrics
+	limiter  *iplimit.Limiter
+	limits   atomic.Pointer[Limits]
+	nextID   atomic.Uint64
+	bytes    atomic.Int64
 
 	mu      sync.Mutex // guards everything below
 	mach    *transit.Machine
@@ -138,13 +146,15 @@ type Server struct {
 // New returns a server; it does not listen yet.
 func New(opts Options) (*Server, error) {
 	s := &Server{
-		log:     opts.Logger,
-		ip:      opts.ClientIP,
-		limiter: iplimit.New(ipConfig(opts.Limits)),
-		mach:    transit.New(transit.Config{UnpairedTimeout: opts.UnpairedTimeout}),
-		conns:   map[transit.ConnID]*conn{},
-		timers:  map[transit.ConnID]*time.Timer{},
+		log:      opts.Logger,
+		ip:       opts.ClientIP,
+		upstream: opts.Upstream,
+		limiter:  iplimit.New(ipConfig(opts.Limits)),
+		mach:     transit.New(transit.Config{UnpairedTimeout: opts.UnpairedTimeout}),
+		conns:    map[transit.ConnID]*conn{},
+		timers:   map[transit.ConnID]*time.Timer{},
 	}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	l := opts.Limits
 	s.limits.Store(&l)
 	s.met = newMetrics(s)
@@ -273,6 +283,7 @@ func (s *Server) start(c *conn) bool {
 // for their goroutines, or for ctx. Listeners are closed by cancelling the
 // ServeTCP context and by the HTTP server's own Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
 	s.mu.Lock()
 	s.closing = true
 	conns := make([]*conn, 0, len(s.conns))
@@ -415,6 +426,8 @@ func (s *Server) countError(err error) {
 		kind = "linger_timeout"
 	case errors.Is(err, ErrShuttingDown):
 		kind = "shutdown"
+	case errors.Is(err, ErrUpstream):
+		kind = "upstream"
 	}
 	s.met.errors.WithLabelValues(kind).Inc()
 }
@@ -544,6 +557,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := s.newConn(transportWS, client.String(), release)
 	c.ws = ws
 	if !s.start(c) {
+		return
+	}
+	if s.upstream != "" {
+		s.serveBridge(c)
 		return
 	}
 	s.serve(c)
