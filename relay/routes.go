@@ -27,6 +27,7 @@ func (r *relay) routes() http.Handler {
 		securityHeaders(w.Header())
 		metrics.ServeHTTP(w, req)
 	}))
+	mux.Handle("/relay.json", r.advertised)
 	if r.site != nil {
 		mux.Handle("/", r.site)
 	} else {

@@ -48,9 +48,11 @@ type relay struct {
 	mbox    *mailboxws.Server
 	transit *transitnet.Server
 	site    *site
-	reg     *prometheus.Registry
-	http    *http.Server
-	group   *group
+	// advertised is what /relay.json tells the page, fixed at start.
+	advertised advertised
+	reg        *prometheus.Registry
+	http       *http.Server
+	group      *group
 }
 
 // runServe is `relay serve`; it returns the process exit code.
@@ -133,10 +135,11 @@ func (r *relay) run() (err error) {
 	if err := r.buildServers(c); err != nil {
 		return err
 	}
+	r.advertised = advertisement(c, ls.transitTCP)
 	r.http = r.newHTTPServer()
 	r.healthy.Store(true)
 	r.log.Info("relay serving", "http", ls.http.Addr().String(), "transit_tcp", addrOf(ls.transitTCP),
-		"admin_socket", c.AdminSocket, "db", c.DB, "site", c.Site)
+		"transit_upstream", c.TransitUpstream, "admin_socket", c.AdminSocket, "db", c.DB, "site", c.Site)
 	cause := r.serveUntilStopped(ls)
 	if errors.Is(cause, errStop) {
 		return nil
@@ -169,6 +172,7 @@ func (r *relay) buildServers(c *Config) (err error) {
 	r.transit, err = transitnet.New(transitnet.Options{
 		Limits:     c.transitLimits(),
 		ClientIP:   c.clientIP(),
+		Upstream:   upstreamAddr(c.TransitUpstream),
 		Logger:     r.log.WithName("transit"),
 		Registerer: r.reg,
 	})
