@@ -7,10 +7,14 @@
 // On the HTTP port: the mailbox (rendezvous) server at ws://HOST/v1, which
 // stock CLIs use as --relay-url (relay/mailboxws over the transport-free
 // relay/mailbox machine, state in relay/store); the transit relay for
-// browsers at ws://HOST/transit; /healthz; Prometheus /metrics; and
-// optionally a static site with strict security headers. On the TCP port:
-// the transit relay for stock CLIs (relay/transitnet over the transport-free
-// relay/transit machine), pairing TCP and WebSocket clients by token.
+// browsers at ws://HOST/transit; /healthz; Prometheus /metrics; /relay.json,
+// which tells the page the relay's real addresses; and optionally a static
+// site with strict security headers. On the TCP port: the transit relay for
+// stock CLIs (relay/transitnet over the transport-free relay/transit
+// machine), pairing TCP and WebSocket clients by token. With
+// --transit-upstream, /transit instead bridges each browser to a TCP
+// transit relay such as the public one, where flag-free CLIs wait. Behind
+// a reverse proxy, relay/clientip decides which address a client has.
 //
 // An operator API speaks JSON-RPC 2.0 on a Unix socket (relay/admin);
 // `relay admin METHOD` calls it. SIGTERM stops gracefully: listeners close,

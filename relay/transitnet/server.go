@@ -6,7 +6,9 @@
 // # Life of a connection
 //
 //  1. Accept. The per-address limiter (relay/iplimit) may refuse it: TCP is
-//     closed at once, WebSocket gets HTTP 429 before the upgrade.
+//     closed at once, WebSocket gets HTTP 429 before the upgrade. A
+//     WebSocket's address is Options.ClientIP's (relay/clientip: the TCP
+//     peer, or a trusted proxy's header), the same the mailbox uses.
 //  2. Handshake. TCP: bytes up to the first newline (at most 1024); WebSocket:
 //     the first binary message, alone. The line goes to the pairing machine,
 //     which answers "ok\n", "bad handshake\n" or, later, "impatient\n" for a
@@ -26,6 +28,13 @@
 //     A pair that moves no byte for the idle timeout, or exceeds the optional
 //     byte cap, is closed at once. Shutdown closes WebSockets with status
 //     1001 (going away).
+//
+// # Bridge mode
+//
+// With Options.Upstream, WebSocket clients are not paired here: each is
+// relayed over a TCP connection of its own to that transit relay, with the
+// same limits and the same copying as a local pair (see bridge.go). This is
+// how a page reaches the public TCP relay that stock CLIs use by default.
 //
 // Metrics, all prefixed wasmhole_transit_: connections_total and
 // connections_open by transport, waiting, pairs_total by transports,
