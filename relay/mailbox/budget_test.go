@@ -126,3 +126,20 @@ func TestStreamReplaysSameFrames(t *testing.T) {
 		t.Fatalf("sends %q\nreplay %q", frames[0], frames[1])
 	}
 }
+
+func TestBigCommandsAreNotEchoedWhole(t *testing.T) {
+	h := newHarness(t, Config{MaxMailboxBytes: 1000})
+	h.bound(1, "a")
+	h.recv(1, `{"type":"open","mailbox":"m"}`)
+	big := `{"type":"add","phase":"p","body":"` + strings.Repeat("b", 2000) + `"}`
+	got := h.expect(h.recv(1, big), "1>ack",
+		"1>error:mailbox full: its messages may total at most 1000 bytes (body, phase, id and side, plus 256 per message)")
+	if o := fmt.Sprint(got[1].msg["orig"]); o != "map[truncated_from:2036 type:add]" {
+		t.Fatalf("orig %s", o)
+	}
+	small := `{"type":"add","phase":"p"}`
+	got = h.recv(1, small)
+	if !strings.Contains(string(got[1].raw), `"orig":`+small) {
+		t.Fatalf("error %s does not quote %s", got[1].raw, small)
+	}
+}

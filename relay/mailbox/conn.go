@@ -72,7 +72,7 @@ func (m *Machine) received(o *out, c *conn, cmd *Command) {
 		return
 	}
 	if !cmd.HasType {
-		m.sendError(o, c, errMissingType, cmd.Raw)
+		m.sendError(o, c, errMissingType, echo(cmd))
 		return
 	}
 	// Every typed command is acked before it is handled, so an error
@@ -86,11 +86,28 @@ func (m *Machine) received(o *out, c *conn, cmd *Command) {
 		if !ok {
 			pe = protoErr{"internal", err.Error()}
 		}
-		m.sendError(o, c, pe, cmd.Raw)
+		m.sendError(o, c, pe, echo(cmd))
 		if pe == errPermission {
 			o.acts = append(o.acts, CloseConn{Conn: c.id, Code: ClosePolicyViolation, Reason: "permission denied"})
 		}
 	}
+}
+
+// maxEcho is the largest command an error message quotes whole as "orig".
+const maxEcho = 1024
+
+// echo is the "orig" of an error about cmd: the command itself, or for a
+// big one its type and size, so that a flood of big commands is not
+// answered with copies of them.
+func echo(cmd *Command) []byte {
+	if len(cmd.Raw) <= maxEcho {
+		return cmd.Raw
+	}
+	b := []byte(`{"type":`)
+	b = appendString(b, cmd.Type)
+	b = append(b, `,"truncated_from":`...)
+	b = strconv.AppendInt(b, int64(len(cmd.Raw)), 10)
+	return append(b, '}')
 }
 
 func (m *Machine) dispatch(o *out, c *conn, cmd *Command) error {

@@ -19,8 +19,8 @@ const (
 	// hundred.
 	DefaultMaxMailboxMessages = 1000
 	// DefaultMaxClientBytes caps what one client address may have stored
-	// at once, over all mailboxes (four full mailboxes).
-	DefaultMaxClientBytes = 64 << 20
+	// at once, over all mailboxes (two full mailboxes).
+	DefaultMaxClientBytes = 32 << 20
 	// DefaultMaxTotalBytes caps what the whole server stores at once.
 	DefaultMaxTotalBytes = 512 << 20
 	// DefaultMaxListenersPerSide caps the connections that have one side
@@ -69,7 +69,7 @@ type Config struct {
 	// MaxMailboxBytes caps one mailbox (default 16 MiB),
 	// MaxMailboxMessages its message count (default 1000), MaxClientBytes
 	// the messages added by one client address (Connected.Client) and
-	// still stored (default 64 MiB), MaxTotalBytes everything stored
+	// still stored (default 32 MiB), MaxTotalBytes everything stored
 	// (default 512 MiB). An add over a cap gets an error; the connection
 	// stays usable.
 	MaxMailboxBytes    int64

@@ -62,7 +62,7 @@ type Options struct {
 	// body, phase, id and side plus a fixed overhead; 0 means the default,
 	// negative unlimited). MaxMailboxBytes caps one mailbox (16 MiB),
 	// MaxMailboxMessages its message count (1000), MaxClientBytes what one
-	// client address (IPv6 per /64) has stored (64 MiB; loopback is exempt
+	// client address (IPv6 per /64) has stored (32 MiB; loopback is exempt
 	// unless LimitLoopback), MaxTotalBytes everything stored (512 MiB).
 	// MaxListenersPerSide caps the connections that have one side of a
 	// mailbox open at once (4).
