@@ -20,6 +20,13 @@ func (r *relay) routes() http.Handler {
 			fmt.Fprint(w, "shutting down\n")
 			return
 		}
+		if err := r.mbox.Healthy(); err != nil {
+			// A mailbox store write failed: changes are refused until
+			// one succeeds again.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "mailbox store failing: %v\n", err)
+			return
+		}
 		fmt.Fprint(w, "ok\n")
 	})
 	metrics := promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg})

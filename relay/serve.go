@@ -208,6 +208,12 @@ func (r *relay) mailboxOptions(c *Config) mailboxws.Options {
 		Expiry:           c.Expiry,
 		PruneInterval:    c.PruneInterval,
 		Hashcash:         c.HashcashBits,
+
+		// Storage caps ("0: unlimited", as above).
+		MaxMailboxMessages:  int(zeroMeansUnlimited(int64(c.MaxMailboxMessages))),
+		MaxClientBytes:      zeroMeansUnlimited(c.MaxClientBytes),
+		MaxTotalBytes:       zeroMeansUnlimited(c.MaxTotalBytes),
+		MaxListenersPerSide: int(zeroMeansUnlimited(int64(c.MaxListenersPerSide))),
 	}
 }
 

@@ -53,8 +53,13 @@
 //   - close before release deletes the nameplate with the mailbox (the
 //     reference 0.4.1 hits a foreign-key error), and closing a mailbox that
 //     does not exist answers "closed" without creating it.
-//   - Limits: a mailbox's stored bodies are capped (MaxMailboxBytes), and a
-//     frame the driver refused as too large is answered with an error.
+//   - Limits: every stored message costs its body, phase, id and side
+//     plus MessageOverhead, and what is stored is capped per mailbox
+//     (bytes and messages), per client address and in total; an add over
+//     a cap, like a frame the driver refused as too large, is answered
+//     with an error. At most MaxListenersPerSide connections may have one
+//     side of a mailbox open. An error quotes a big command ("orig") by
+//     its type and size only.
 //   - Optional hashcash permission (§1.4): "submit-permissions" and
 //     "submit-permission" are both accepted; the stamp's resource must be
 //     the one offered to this connection, its SHA-1 must start with the

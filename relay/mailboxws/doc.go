@@ -84,8 +84,28 @@
 //   - IdleTimeout (default 10 min): a connection silent that long is
 //     closed; the server pings connections silent for half of it, and
 //     any frame, ping or pong counts, so only dead peers are cut.
-//   - A client that stops reading while its queue exceeds
-//     2×MaxMailboxBytes+8×MaxMessageSize is closed (1008).
+//   - Storage (see relay/mailbox.Config): a message costs its body,
+//     phase, id and side plus 256 bytes; MaxMailboxBytes and
+//     MaxMailboxMessages cap a mailbox, MaxClientBytes what one address
+//     (IPv6 per /64, the per-address key of every limit here) has stored,
+//     MaxTotalBytes everything. An add over a cap gets an error message
+//     and the connection stays usable. MaxListenersPerSide caps the
+//     connections that have one side of a mailbox open.
+//   - Clients that do not read: replays are encoded one frame at a time
+//     as they are written (mailbox.Replay), a connection with more than
+//     256 KiB of replies waiting is not read until they are written, and
+//     one whose queue exceeds 2×MaxMailboxBytes+8×MaxMessageSize is
+//     closed (1008).
+//
+// # Failing closed
+//
+// A failed commit or sync leaves the machine holding changes the store
+// lost. The server then drops every unsent reply and unwritten change,
+// closes every connection (1011), refuses new ones with a welcome error,
+// and reports it (Healthy, wasmhole_mailbox_store_healthy); it probes the
+// store twice a second and, once a write succeeds, rebuilds the machine
+// from the store and serves again. No client is shown a message that is
+// not stored.
 //
 // # Restart and resume
 //

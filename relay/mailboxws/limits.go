@@ -2,8 +2,11 @@ package mailboxws
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/wasmhole/wasmhole/relay/iplimit"
 )
 
 // ipState is one client address's connection count and token bucket.
@@ -11,6 +14,30 @@ type ipState struct {
 	conns  int
 	tokens float64
 	last   time.Time
+}
+
+// addrKey is the address the per-address limits apply to: IPv4 as is,
+// IPv6 by /64 (a single subscriber usually gets a whole /64), written
+// with its prefix length.
+func addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	k := iplimit.Key(a)
+	if k.Is6() {
+		return netip.PrefixFrom(k, 64).String()
+	}
+	return k.String()
+}
+
+// budgetKey is the Connected.Client of a connection from ip: its address
+// key, or "" when it is exempt (see admitLocked).
+func budgetKey(ip string, exempt bool) string {
+	if exempt {
+		return ""
+	}
+	return addrKey(ip)
 }
 
 // admitLocked applies the per-IP limits to a new connection from ip and
@@ -21,6 +48,7 @@ func (s *Server) admitLocked(ip string, exempt bool) string {
 	if exempt {
 		return ""
 	}
+	ip = addrKey(ip)
 	now := time.Now()
 	st := s.ips[ip]
 	if st == nil {
@@ -46,6 +74,7 @@ func (s *Server) admitLocked(ip string, exempt bool) string {
 
 // releaseIPLocked undoes admitLocked's count when a connection ends.
 func (s *Server) releaseIPLocked(ip string) {
+	ip = addrKey(ip)
 	if st := s.ips[ip]; st != nil && st.conns > 0 {
 		st.conns--
 	}
@@ -74,6 +103,8 @@ func reasonLabel(reason string) string {
 		return "per_ip_rate"
 	case strings.Contains(reason, "shutting down"):
 		return "shutting_down"
+	case reason == refuseStoreFailing:
+		return "store_failing"
 	}
 	return "other"
 }
