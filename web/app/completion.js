@@ -1,7 +1,8 @@
 // completion.js: the code field's PGP-word completion, an ARIA combobox.
 import { $ } from './dom.js';
 
-export function setupCompletion(wh, input, list) {
+/** @param {import('./client.js').Client} client */
+export function setupCompletion(client, input, list) {
   let options = [];
   let active = -1;
   let seq = 0;
@@ -39,7 +40,7 @@ export function setupCompletion(wh, input, list) {
   const refresh = async () => {
     const mine = ++seq;
     const v = input.value;
-    const got = v.includes('-') ? await wh.complete(v).catch(() => []) : [];
+    const got = v.includes('-') ? await client.ready.then((wh) => wh.complete(v)).catch(() => []) : [];
     if (mine !== seq) return; // a newer keystroke won
     options = got;
     active = -1;

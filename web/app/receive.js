@@ -5,16 +5,18 @@ import { $, setStatus, copy } from './dom.js';
 import { Meter, explain, fmtBytes } from './format.js';
 import { setupCompletion } from './completion.js';
 
-export function setupReceive(wh, cfg) {
+/** @param {import('./client.js').Client} client */
+export function setupReceive(client) {
   const form = $('receive-form');
   const input = $('code-input');
   const status = $('receive-status');
   const meter = new Meter($('receive-bar'), $('receive-numbers'));
   let offer = null;
   let lastVerifier = '';
-  setupCompletion(wh, input, $('code-options'));
+  let wh = null; // the client, once ready
+  setupCompletion(client, input, $('code-options'));
   // Register the download service worker early so Accept starts at once.
-  wh.prepareDownloads().catch(() => {});
+  client.ready.then((w) => w.prepareDownloads()).catch(() => {});
 
   const fromFragment = () => {
     const code = decodeURIComponent(location.hash.slice(1)).trim();
@@ -55,6 +57,14 @@ export function setupReceive(wh, cfg) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const code = input.value.trim();
+    for (const el of form.elements) el.disabled = true;
+    try {
+      wh = await client.whenReady(status);
+    } catch {
+      for (const el of form.elements) el.disabled = false;
+      return;
+    }
+    for (const el of form.elements) el.disabled = false;
     const problem = await wh.validateCode(code);
     if (problem) {
       setStatus(status, 'error', problem);

@@ -6,7 +6,11 @@ import { Meter, explain } from './format.js';
 import { drawQR, shareLink } from './qr.js';
 import { selectionFromFiles, selectionFromDrop, describeSelection } from './selection.js';
 
-export function setupSend(wh, cfg) {
+/**
+ * @param {import('./client.js').Client} client
+ * @param {import('./reserve.js').Reserver} reserver
+ */
+export function setupSend(client, reserver) {
   const form = $('send-form');
   const status = $('send-status');
   const meter = new Meter($('send-bar'), $('send-numbers'));
@@ -20,6 +24,13 @@ export function setupSend(wh, cfg) {
   };
   $('files').addEventListener('change', (e) => { selection = selectionFromFiles(e.target.files); showSelection(); });
   $('folder').addEventListener('change', (e) => { selection = selectionFromFiles(e.target.files); showSelection(); });
+  // Files picked before this module ran are in the inputs already.
+  selection = selectionFromFiles($('folder').files || []) || selectionFromFiles($('files').files || []);
+  showSelection();
+  // Any sign that the user is going to send reserves a code.
+  for (const ev of ['focusin', 'change', 'input', 'pointerdown', 'dragenter']) {
+    $('send').addEventListener(ev, () => reserver.want(), { passive: true });
+  }
   $('clear-selection').addEventListener('click', () => {
     selection = null;
     $('files').value = '';
@@ -66,10 +77,21 @@ export function setupSend(wh, cfg) {
       $('files').focus();
       return;
     }
+    performance.mark('wasmhole-send');
     reset();
     setBusy(true);
+    let wh;
+    let cfg;
+    try {
+      wh = await client.whenReady(status);
+      cfg = await client.config;
+    } catch {
+      setBusy(false);
+      return;
+    }
     setStatus(status, 'info', 'Connecting to the relay…');
     const opts = {
+      wormhole: await reserver.take(),
       onCode: (code) => showCode(wh, cfg, code, status),
       onStatus: (s) => {
         if (s === 'waiting') setStatus(status, 'info', 'Waiting for the receiver… Give them the code.');
@@ -128,6 +150,7 @@ async function showCode(wh, cfg, code, status) {
   $('share-link').href = link;
   $('cli-command').textContent = cliCommand(cfg, code);
   $('send-code').hidden = false;
+  performance.mark('wasmhole-code');
   drawQR($('qr'), await wh.qr(link).catch(() => null));
   setStatus(status, 'info', 'Waiting for the receiver… Give them the code.');
 }
