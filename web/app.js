@@ -1,3 +1,4 @@
+// @ts-check
 // app.js: the wasmhole page. Everything it does goes through the JS API in
 // wasmhole.js; the modules in app/ are only UI:
 //
@@ -42,12 +43,15 @@ for (const id of early.submits.splice(0)) {
 document.documentElement.dataset.interactive = 'true';
 performance.mark('wasmhole-interactive');
 
-client.ready.then((wh) => {
-  window.wasmhole = wh; // for the console and the browser tests
-  document.documentElement.dataset.ready = 'true';
-  performance.mark('wasmhole-ready');
-}, (err) => {
-  const boot = $('boot');
-  boot.textContent = `wasmhole could not start: ${explain(err)}`;
-  boot.hidden = false;
-});
+client.ready.then(
+  (wh) => {
+    window.wasmhole = wh; // for the console and the browser tests
+    document.documentElement.dataset.ready = 'true';
+    performance.mark('wasmhole-ready');
+  },
+  (err) => {
+    const boot = $('boot');
+    boot.textContent = `wasmhole could not start: ${explain(err)}`;
+    boot.hidden = false;
+  },
+);

@@ -1,3 +1,4 @@
+// @ts-check
 // client.js: the wasm client as the page sees it. The page is live from
 // its first paint while the worker fetches, checks and starts the wasm;
 // an action taken meanwhile waits here, with a visible "Starting…", and
@@ -15,15 +16,18 @@ export class Client {
     this.state = 'starting';
     // The worker starts at once; config.json is read meanwhile.
     this.config = loadConfig();
-    this.ready = Promise.all([Wasmhole.load(), this.config]).then(([wh, cfg]) => {
-      Object.assign(wh.client, clientOptions(cfg));
-      this.wh = wh;
-      this._set('ready');
-      return wh;
-    }, (err) => {
-      this._set('failed');
-      throw err;
-    });
+    this.ready = Promise.all([Wasmhole.load(), this.config]).then(
+      ([wh, cfg]) => {
+        Object.assign(wh.client, clientOptions(cfg));
+        this.wh = wh;
+        this._set('ready');
+        return wh;
+      },
+      (err) => {
+        this._set('failed');
+        throw err;
+      },
+    );
     this.ready.catch(() => {});
     this._set('starting');
   }

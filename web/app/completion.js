@@ -1,3 +1,4 @@
+// @ts-check
 // completion.js: the code field's PGP-word completion, an ARIA combobox.
 import { $ } from './dom.js';
 
@@ -23,7 +24,10 @@ export function setupCompletion(client, input, list) {
       li.setAttribute('role', 'option');
       li.setAttribute('aria-selected', String(i === active));
       li.textContent = o;
-      li.addEventListener('mousedown', (e) => { e.preventDefault(); choose(o); });
+      li.addEventListener('mousedown', (e) => {
+        e.preventDefault();
+        choose(o);
+      });
       list.append(li);
     });
     const open = options.length > 0 && !(options.length === 1 && options[0] === input.value);

@@ -1,3 +1,4 @@
+// @ts-check
 // config.js: where the relays are. Each address comes from, in this order:
 // the URL query (?mailbox=&transit=&transit-tcp=), the saved "Relay
 // settings", config.json next to index.html, the relay that serves the
@@ -49,7 +50,8 @@ export function resolveConfig({ query, saved, file, relay, location }) {
     transit: secure(pick('transit', 'transit') || `${wsOrigin}/transit`),
     transitTCP: tcp,
     cliTransitHelper: str(file.cliTransitHelper),
-    file, saved,
+    file,
+    saved,
   };
 }
 
@@ -71,13 +73,20 @@ async function fetchJSON(url) {
 
 /** @returns {Promise<Config>} */
 export async function loadConfig() {
+  /** @type {Record<string, string>} */
   const file = (await fetchJSON(new URL('config.json', document.baseURI))) || {};
+  /** @type {Record<string, string>} */
   let saved = {};
-  try { saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') || {}; } catch { saved = {}; }
+  try {
+    saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') || {};
+  } catch {
+    saved = {};
+  }
   const query = new URLSearchParams(location.search);
   let cfg = resolveConfig({ query, saved, file, relay: null, location });
-  const empty = ['mailbox', 'transit', 'transitTCP'].some((k) => !str(query.get(k === 'transitTCP' ? 'transit-tcp' : k))
-    && !str(saved[k]) && !str(file[k]));
+  const empty = ['mailbox', 'transit', 'transitTCP'].some(
+    (k) => !str(query.get(k === 'transitTCP' ? 'transit-tcp' : k)) && !str(saved[k]) && !str(file[k]),
+  );
   if (empty) {
     // Our relay says where it really listens (its TCP transit port, its
     // URLs behind a proxy); a static host answers 404 and the defaults stay.

@@ -1,9 +1,30 @@
+// @ts-check
 // dom.js: small helpers shared by the page's parts.
 
-export const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+export const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** An <input> (or a <textarea>: the page uses only what both have). @param {string} id */
+export const $input = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+/** @param {string} id */
+export const $form = (id) => /** @type {HTMLFormElement} */ (document.getElementById(id));
 
 // setStatus shows one message of a kind ("info", "ok", "error") in a live
 // region; an empty text clears it.
+/**
+ * Enables or disables every control of a form (a disabled field keeps its
+ * value).
+ * @param {HTMLFormElement} form
+ * @param {boolean} disabled
+ */
+export function setDisabled(form, disabled) {
+  for (const el of form.elements) /** @type {HTMLInputElement} */ (el).disabled = disabled;
+}
+
+/**
+ * @param {HTMLElement} el
+ * @param {string} kind
+ * @param {string} text
+ */
 export function setStatus(el, kind, text) {
   el.replaceChildren();
   if (!text) return;
@@ -13,6 +34,11 @@ export function setStatus(el, kind, text) {
   el.append(p);
 }
 
+/**
+ * @param {string} text
+ * @param {HTMLElement} statusEl
+ * @param {string} what
+ */
 export async function copy(text, statusEl, what) {
   try {
     await navigator.clipboard.writeText(text);

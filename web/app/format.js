@@ -1,3 +1,4 @@
+// @ts-check
 // format.js: numbers, durations, progress and errors as people read them.
 import { WasmholeError } from '../wasmhole.js';
 
@@ -6,7 +7,10 @@ export function fmtBytes(n) {
   const units = ['kB', 'MB', 'GB', 'TB'];
   let v = n;
   let i = -1;
-  do { v /= 1000; i++; } while (v >= 1000 && i < units.length - 1);
+  do {
+    v /= 1000;
+    i++;
+  } while (v >= 1000 && i < units.length - 1);
   return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
 }
 
@@ -20,8 +24,19 @@ export function fmtDuration(s) {
 
 // Progress: bytes, speed (smoothed) and time left.
 export class Meter {
-  constructor(bar, numbers) { this.bar = bar; this.numbers = numbers; this.reset(); }
-  reset() { this.t0 = 0; this.last = null; this.speed = 0; this.bar.value = 0; this.bar.max = 1; this.numbers.textContent = ''; }
+  constructor(bar, numbers) {
+    this.bar = bar;
+    this.numbers = numbers;
+    this.reset();
+  }
+  reset() {
+    this.t0 = 0;
+    this.last = null;
+    this.speed = 0;
+    this.bar.value = 0;
+    this.bar.max = 1;
+    this.numbers.textContent = '';
+  }
   update(done, total) {
     const now = performance.now();
     if (!this.last) {
@@ -56,7 +71,8 @@ const MESSAGES = {
   unwelcome: 'The relay refused this client.',
   cancelled: 'Cancelled.',
   'save-failed': 'Saving failed.',
-  'unpack-failed': 'The folder could not be unpacked, so nothing of it was kept and the sender was told the transfer failed.',
+  'unpack-failed':
+    'The folder could not be unpacked, so nothing of it was kept and the sender was told the transfer failed.',
   'too-large': 'This file is too large to receive in this browser.',
   integrity: 'The app failed its integrity check and was not started. Reload the page.',
 };

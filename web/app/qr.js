@@ -1,3 +1,4 @@
+// @ts-check
 // qr.js: the receive link and its QR code.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';

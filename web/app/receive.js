@@ -1,14 +1,15 @@
+// @ts-check
 // receive.js: the Receive card: the code, the offer, where to save it,
 // progress, cancel.
 import { Wasmhole } from '../wasmhole.js';
-import { $, setStatus, copy } from './dom.js';
+import { $, $input, $form, setDisabled, setStatus, copy } from './dom.js';
 import { Meter, explain, fmtBytes } from './format.js';
 import { setupCompletion } from './completion.js';
 
 /** @param {import('./client.js').Client} client */
 export function setupReceive(client) {
-  const form = $('receive-form');
-  const input = $('code-input');
+  const form = $form('receive-form');
+  const input = $input('code-input');
   const status = $('receive-status');
   const meter = new Meter($('receive-bar'), $('receive-numbers'));
   let offer = null;
@@ -43,7 +44,7 @@ export function setupReceive(client) {
     $('receive-controls').hidden = true;
     $('receive-verifier').hidden = true;
     meter.reset();
-    for (const el of form.elements) el.disabled = false;
+    setDisabled(form, false);
   };
   const finish = () => {
     offer = null;
@@ -51,20 +52,20 @@ export function setupReceive(client) {
     $('receive-cancel').hidden = true;
     $('receive-again').hidden = false;
     $('receive-controls').hidden = false;
-    for (const el of form.elements) el.disabled = false;
+    setDisabled(form, false);
   };
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const code = input.value.trim();
-    for (const el of form.elements) el.disabled = true;
+    setDisabled(form, true);
     try {
       wh = await client.whenReady(status);
     } catch {
-      for (const el of form.elements) el.disabled = false;
+      setDisabled(form, false);
       return;
     }
-    for (const el of form.elements) el.disabled = false;
+    setDisabled(form, false);
     const problem = await wh.validateCode(code);
     if (problem) {
       setStatus(status, 'error', problem);
@@ -72,11 +73,13 @@ export function setupReceive(client) {
       return;
     }
     reset();
-    for (const el of form.elements) el.disabled = true;
+    setDisabled(form, true);
     setStatus(status, 'info', 'Connecting…');
     try {
       offer = await wh.receive(code, {
-        onStatus: (s) => { if (s === 'connecting') setStatus(status, 'info', 'Waiting for the sender…'); },
+        onStatus: (s) => {
+          if (s === 'connecting') setStatus(status, 'info', 'Waiting for the sender…');
+        },
       });
     } catch (err) {
       setStatus(status, 'error', explain(err));
@@ -104,10 +107,11 @@ export function setupReceive(client) {
       $('offer-message').focus();
       return;
     }
-    $('offer-text').textContent = offer.kind === 'directory'
-      ? `Folder “${offer.name}”: ${offer.numFiles} file${offer.numFiles === 1 ? '' : 's'}, ${fmtBytes(offer.numBytes)} (a ${fmtBytes(offer.size)} zip)`
-      : `File “${offer.name}” (${fmtBytes(offer.size)})`;
-    $('save-to-folder').hidden = !(offer.kind === 'directory' ? canSaveDir : (canSaveFile || canSaveDir));
+    $('offer-text').textContent =
+      offer.kind === 'directory'
+        ? `Folder “${offer.name}”: ${offer.numFiles} file${offer.numFiles === 1 ? '' : 's'}, ${fmtBytes(offer.numBytes)} (a ${fmtBytes(offer.size)} zip)`
+        : `File “${offer.name}” (${fmtBytes(offer.size)})`;
+    $('save-to-folder').hidden = !(offer.kind === 'directory' ? canSaveDir : canSaveFile || canSaveDir);
     $('save-to-folder').textContent = offer.kind === 'directory' ? 'Unpack into folder…' : 'Save to folder…';
     setStatus(status, 'info', 'Accept to save it, or reject it.');
     $('accept').focus();
@@ -122,7 +126,8 @@ export function setupReceive(client) {
     try {
       sink = await makeSink(o);
     } catch (err) {
-      if (err && err.name === 'AbortError') { // the user closed the picker
+      if (err && err.name === 'AbortError') {
+        // the user closed the picker
         $('offer-actions').hidden = false;
         $('receive-cancel').hidden = true;
         return;
@@ -132,7 +137,8 @@ export function setupReceive(client) {
       finish();
       return;
     }
-    if (!sink) { // nothing can hold it: the message is already shown
+    if (!sink) {
+      // nothing can hold it: the message is already shown
       await o.reject().catch(() => {});
       finish();
       return;
@@ -142,7 +148,10 @@ export function setupReceive(client) {
     try {
       result = await o.accept(sink, {
         onStatus: (s) => {
-          if (s === 'transferring') { $('receive-progress').hidden = false; setStatus(status, 'info', 'Receiving…'); }
+          if (s === 'transferring') {
+            $('receive-progress').hidden = false;
+            setStatus(status, 'info', 'Receiving…');
+          }
           if (s === 'unpacking') setStatus(status, 'info', 'Unpacking…');
         },
         onProgress: (got, total) => meter.update(got, total),
@@ -158,9 +167,13 @@ export function setupReceive(client) {
         setTimeout(() => URL.revokeObjectURL(a.href), 60000);
       }
       const where = typeof result === 'string' && result ? ` into “${result}”` : '';
-      setStatus(status, 'ok', o.kind === 'directory'
-        ? `Received${where}. Every byte arrived intact (SHA-256 sent to the sender).`
-        : `Received “${o.name}”${where}. Every byte arrived intact (SHA-256 sent to the sender).`);
+      setStatus(
+        status,
+        'ok',
+        o.kind === 'directory'
+          ? `Received${where}. Every byte arrived intact (SHA-256 sent to the sender).`
+          : `Received “${o.name}”${where}. Every byte arrived intact (SHA-256 sent to the sender).`,
+      );
     } catch (err) {
       setStatus(status, 'error', explain(err));
     }
@@ -175,10 +188,15 @@ export function setupReceive(client) {
     if (dl) return dl;
     if (o.size <= Wasmhole.BLOB_LIMIT) {
       $('offer-note').hidden = false;
-      $('offer-note').textContent = `This browser cannot stream downloads here, so the file is kept in memory until it is complete (up to ${fmtBytes(Wasmhole.BLOB_LIMIT)}).`;
+      $('offer-note').textContent =
+        `This browser cannot stream downloads here, so the file is kept in memory until it is complete (up to ${fmtBytes(Wasmhole.BLOB_LIMIT)}).`;
       return wh.blobSink();
     }
-    setStatus(status, 'error', `This browser cannot stream downloads here, and ${fmtBytes(o.size)} is more than the ${fmtBytes(Wasmhole.BLOB_LIMIT)} it may hold in memory.${canSaveFile ? ' Use “Save to folder…” instead.' : ' Open this page over https in a current browser to receive it.'}`);
+    setStatus(
+      status,
+      'error',
+      `This browser cannot stream downloads here, and ${fmtBytes(o.size)} is more than the ${fmtBytes(Wasmhole.BLOB_LIMIT)} it may hold in memory.${canSaveFile ? ' Use “Save to folder…” instead.' : ' Open this page over https in a current browser to receive it.'}`,
+    );
     return null;
   };
   const folderSink = async (o) => {

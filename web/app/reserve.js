@@ -1,3 +1,4 @@
+// @ts-check
 // reserve.js: the code before Send. While the user is still choosing what
 // to send, a wormhole is opened and a nameplate allocated, so the code is
 // on screen the moment they press Send instead of one mailbox round trip

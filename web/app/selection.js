@@ -1,3 +1,4 @@
+// @ts-check
 // selection.js: what the user chose to send, from file pickers or a drop.
 // A selection is {kind: "file", file} or {kind: "dir", name, entries} with
 // entries [{path, file} | {path, dir: true}] relative to the folder.
@@ -29,12 +30,18 @@ export function selectionFromFiles(files) {
   if (rel) {
     // A folder picked with <input webkitdirectory>: paths start with its name.
     const root = rel.split('/')[0];
-    return { kind: 'dir', name: root,
-      entries: list.map((f) => ({ path: f.webkitRelativePath.slice(root.length + 1), file: f })) };
+    return {
+      kind: 'dir',
+      name: root,
+      entries: list.map((f) => ({ path: f.webkitRelativePath.slice(root.length + 1), file: f })),
+    };
   }
   if (list.length === 1) return { kind: 'file', file: list[0] };
-  return { kind: 'dir', name: `files-${new Date().toISOString().slice(0, 10)}`,
-    entries: list.map((f) => ({ path: f.name, file: f })) };
+  return {
+    kind: 'dir',
+    name: `files-${new Date().toISOString().slice(0, 10)}`,
+    entries: list.map((f) => ({ path: f.name, file: f })),
+  };
 }
 
 export async function selectionFromDrop(dt) {
@@ -44,8 +51,11 @@ export async function selectionFromDrop(dt) {
     const out = [];
     await walkEntry(entries[0], '', out);
     const root = entries[0].name;
-    return { kind: 'dir', name: root,
-      entries: out.map((e) => ({ ...e, path: e.path.slice(root.length + 1) })).filter((e) => e.path) };
+    return {
+      kind: 'dir',
+      name: root,
+      entries: out.map((e) => ({ ...e, path: e.path.slice(root.length + 1) })).filter((e) => e.path),
+    };
   }
   if (entries.some((e) => e.isDirectory)) {
     const out = [];

@@ -1,7 +1,8 @@
+// @ts-check
 // send.js: the Send card: choosing files, a folder or text, the code and
 // the ways to pass it on, progress, cancel.
 import { cliCommand } from './config.js';
-import { $, setStatus, copy } from './dom.js';
+import { $, $input, $form, setDisabled, setStatus, copy } from './dom.js';
 import { Meter, explain } from './format.js';
 import { drawQR, shareLink } from './qr.js';
 import { selectionFromFiles, selectionFromDrop, describeSelection } from './selection.js';
@@ -11,7 +12,7 @@ import { selectionFromFiles, selectionFromDrop, describeSelection } from './sele
  * @param {import('./reserve.js').Reserver} reserver
  */
 export function setupSend(client, reserver) {
-  const form = $('send-form');
+  const form = $form('send-form');
   const status = $('send-status');
   const meter = new Meter($('send-bar'), $('send-numbers'));
   let selection = null;
@@ -22,10 +23,16 @@ export function setupSend(client, reserver) {
     $('clear-selection').hidden = !selection;
     $('selection').textContent = selection ? describeSelection(selection) : '';
   };
-  $('files').addEventListener('change', (e) => { selection = selectionFromFiles(e.target.files); showSelection(); });
-  $('folder').addEventListener('change', (e) => { selection = selectionFromFiles(e.target.files); showSelection(); });
+  $input('files').addEventListener('change', () => {
+    selection = selectionFromFiles($input('files').files || []);
+    showSelection();
+  });
+  $input('folder').addEventListener('change', () => {
+    selection = selectionFromFiles($input('folder').files || []);
+    showSelection();
+  });
   // Files picked before this module ran are in the inputs already.
-  selection = selectionFromFiles($('folder').files || []) || selectionFromFiles($('files').files || []);
+  selection = selectionFromFiles($input('folder').files || []) || selectionFromFiles($input('files').files || []);
   showSelection();
   // Any sign that the user is going to send reserves a code.
   for (const ev of ['focusin', 'change', 'input', 'pointerdown', 'dragenter']) {
@@ -33,13 +40,16 @@ export function setupSend(client, reserver) {
   }
   $('clear-selection').addEventListener('click', () => {
     selection = null;
-    $('files').value = '';
-    $('folder').value = '';
+    $input('files').value = '';
+    $input('folder').value = '';
     showSelection();
-    $('files').focus();
+    $input('files').focus();
   });
   const drop = $('drop');
-  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    drop.classList.add('over');
+  });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', async (e) => {
     e.preventDefault();
@@ -54,7 +64,7 @@ export function setupSend(client, reserver) {
   });
 
   const setBusy = (busy) => {
-    for (const el of form.elements) el.disabled = busy;
+    setDisabled(form, busy);
     $('send-controls').hidden = !busy && !transfer;
     $('send-cancel').hidden = !busy;
     $('send-again').hidden = busy;
@@ -66,15 +76,15 @@ export function setupSend(client, reserver) {
     $('send-controls').hidden = true;
     $('send-verifier').hidden = true;
     meter.reset();
-    for (const el of form.elements) el.disabled = false;
+    setDisabled(form, false);
   };
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const text = $('text').value;
+    const text = $input('text').value;
     if (!selection && !text) {
       setStatus(status, 'error', 'Choose files or a folder, or type a text, first.');
-      $('files').focus();
+      $input('files').focus();
       return;
     }
     performance.mark('wasmhole-send');
@@ -108,9 +118,13 @@ export function setupSend(client, reserver) {
       else transfer = await wh.sendText(text, opts);
       $('send-controls').hidden = false;
       await transfer.done;
-      setStatus(status, 'ok', selection
-        ? 'Sent. The receiver confirmed that every byte arrived intact (SHA-256 matched).'
-        : 'Sent. The receiver got the text.');
+      setStatus(
+        status,
+        'ok',
+        selection
+          ? 'Sent. The receiver confirmed that every byte arrived intact (SHA-256 matched).'
+          : 'Sent. The receiver got the text.',
+      );
     } catch (err) {
       setStatus(status, 'error', explain(err));
       $('send-code').hidden = true;
@@ -124,7 +138,7 @@ export function setupSend(client, reserver) {
   $('send-again').addEventListener('click', () => {
     reset();
     setStatus(status, '', '');
-    $('files').focus();
+    $input('files').focus();
   });
   $('send-verify').addEventListener('click', async () => {
     if (!transfer) return;
@@ -137,17 +151,19 @@ export function setupSend(client, reserver) {
       v.textContent = `No verifier: ${explain(err)}`;
     }
   });
-  $('copy-code').addEventListener('click', () => copy($('code').value, status, 'Code'));
-  $('copy-link').addEventListener('click', () => copy($('share-link').href, status, 'Link'));
+  $('copy-code').addEventListener('click', () => copy($input('code').value, status, 'Code'));
+  $('copy-link').addEventListener('click', () =>
+    copy(/** @type {HTMLAnchorElement} */ ($('share-link')).href, status, 'Link'),
+  );
   $('copy-command').addEventListener('click', () => copy($('cli-command').textContent, status, 'Command'));
 }
 
 async function showCode(wh, cfg, code, status) {
-  const input = $('code');
+  const input = $input('code');
   input.value = code;
   input.size = Math.max(code.length, 8);
   const link = shareLink(code);
-  $('share-link').href = link;
+  /** @type {HTMLAnchorElement} */ ($('share-link')).href = link;
   $('cli-command').textContent = cliCommand(cfg, code);
   $('send-code').hidden = false;
   performance.mark('wasmhole-code');

@@ -62,7 +62,10 @@ async function reportServer() {
   await once(srv, 'listening');
   return {
     url: `http://127.0.0.1:${srv.address().port}/report`,
-    next: () => new Promise((r) => { waiter = r; }),
+    next: () =>
+      new Promise((r) => {
+        waiter = r;
+      }),
     close: () => srv.close(),
   };
 }
@@ -70,9 +73,21 @@ async function reportServer() {
 async function round(url, mode, report) {
   const profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'wasmhole-bench-profile-'));
   const got = report.next();
-  const proc = spawn(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, `${url}?bench=${mode}`], { stdio: 'ignore' });
+  const proc = spawn(
+    CHROMIUM,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${profile}`,
+      `${url}?bench=${mode}`,
+    ],
+    { stdio: 'ignore' },
+  );
   const timeout = new Promise((_, rej) => setTimeout(() => rej(new Error(`${mode}: no report in 60 s`)), 60000));
   try {
     return await Promise.race([got, timeout]);
@@ -85,8 +100,12 @@ async function round(url, mode, report) {
 function sizes(wasm) {
   const b = fs.readFileSync(wasm);
   const gz = zlib.gzipSync(b, { level: 9 }).length;
-  const br = zlib.brotliCompressSync(b, { params: {
-    [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length } }).length;
+  const br = zlib.brotliCompressSync(b, {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length,
+    },
+  }).length;
   return { raw: b.length, gz, br };
 }
 
@@ -103,30 +122,45 @@ async function main() {
     const dir = relay.site.dir;
     await fsp.writeFile(path.join(dir, 'web/bench-driver.js'), DRIVER.replace('REPORT', JSON.stringify(report.url)));
     const html = await fsp.readFile(path.join(dir, 'index.html'), 'utf8');
-    await fsp.writeFile(path.join(dir, 'index.html'),
-      html.replace('</head>', '<script type="module" src="web/bench-driver.js"></script>\n</head>'));
+    await fsp.writeFile(
+      path.join(dir, 'index.html'),
+      html.replace('</head>', '<script type="module" src="web/bench-driver.js"></script>\n</head>'),
+    );
     const all = { early: [], typed: [], cold: [] };
     for (let i = 0; i < ROUNDS; i++) {
       for (const mode of Object.keys(all)) all[mode].push(await round(relay.pageURL, mode, report));
     }
     const every = Object.values(all).flat();
     const s = sizes(path.join(dir, 'web/wasmhole.wasm'));
-    console.log(`first second: ${ROUNDS} rounds per user, chromium --headless (no DevTools client), fresh profile each, loopback`);
+    console.log(
+      `first second: ${ROUNDS} rounds per user, chromium --headless (no DevTools client), fresh profile each, loopback`,
+    );
     console.log(`  first contentful paint         ${range(every.map((r) => r.fcp))}`);
     console.log(`  time to interactive            ${range(every.map((r) => r.interactive))}   (handlers attached)`);
-    console.log(`  wasm client ready              ${range(every.map((r) => r.ready))}   (before: the page was interactive only now)`);
+    console.log(
+      `  wasm client ready              ${range(every.map((r) => r.ready))}   (before: the page was interactive only now)`,
+    );
     console.log(`  Send -> code, reserved (typed) ${range(all.typed.map((r) => r.sendToCode))}`);
-    console.log(`  Send -> code, at Send (cold)   ${range(all.cold.map((r) => r.sendToCode))}   (reference: allocated at Send)`);
+    console.log(
+      `  Send -> code, at Send (cold)   ${range(all.cold.map((r) => r.sendToCode))}   (reference: allocated at Send)`,
+    );
     console.log(`  Send -> code, Send at TTI      ${range(all.early.map((r) => r.sendToCode))}   (waits for the wasm)`);
-    console.log(`  mailbox WebSocket welcome      ${range(every.map((r) => r.wsWelcome))}   (ceiling for an unreserved code)`);
+    console.log(
+      `  mailbox WebSocket welcome      ${range(every.map((r) => r.wsWelcome))}   (ceiling for an unreserved code)`,
+    );
     const cold = all.cold.map((r) => r.sendToCode).sort((a, b) => a - b);
     const typed = all.typed.map((r) => r.sendToCode).sort((a, b) => a - b);
     console.log(`  ratio reserved/cold (median)   ${(typed[typed.length >> 1] / cold[cold.length >> 1]).toFixed(3)}`);
-    console.log(`wasmhole.wasm: ${s.raw} bytes, ${s.gz} gzip -9 (${(s.gz / 1e6).toFixed(3)} MB), ${s.br} brotli -q 11 (${(s.br / 1e6).toFixed(3)} MB)`);
+    console.log(
+      `wasmhole.wasm: ${s.raw} bytes, ${s.gz} gzip -9 (${(s.gz / 1e6).toFixed(3)} MB), ${s.br} brotli -q 11 (${(s.br / 1e6).toFixed(3)} MB)`,
+    );
   } finally {
     report.close();
     await relay.stop();
   }
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

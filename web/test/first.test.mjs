@@ -56,15 +56,22 @@ test('Send pressed before app.js ran and before the wasm is ready: the text goes
     await p.goto(relay.pageURL, { waitUntil: 'commit' });
     const text = 'sent before the page was ready ✓';
     await p.getByLabel('Text', { exact: true }).fill(text);
-    assert.equal(await p.evaluate(() => document.documentElement.dataset.interactive), undefined,
-      'app.js ran already: the test did not click early');
+    assert.equal(
+      await p.evaluate(() => document.documentElement.dataset.interactive),
+      undefined,
+      'app.js ran already: the test did not click early',
+    );
     await p.getByRole('button', { name: 'Send', exact: true }).click();
     // app.js replays the held submit; the client is still starting.
-    await sendStatus(p).getByText(/Starting/).waitFor({ timeout: 30000 });
+    await sendStatus(p)
+      .getByText(/Starting/)
+      .waitFor({ timeout: 30000 });
     assert.equal(await p.evaluate(() => document.documentElement.dataset.client), 'starting');
     const out = await receiveWithCLI(p, []);
     assert.ok(out.includes(text), out);
-    await sendStatus(p).getByText(/^Sent\./).waitFor({ timeout: 60000 });
+    await sendStatus(p)
+      .getByText(/^Sent\./)
+      .waitFor({ timeout: 60000 });
     assert.deepEqual(pageErrors(b), []);
   } finally {
     await b.close();
@@ -90,10 +97,14 @@ test('a file chosen before the client is ready is kept and sent', async (t) => {
     // Still starting: Send waits for the client.
     assert.equal(await p.evaluate(() => document.documentElement.dataset.client), 'starting');
     await p.getByRole('button', { name: 'Send', exact: true }).click();
-    await sendStatus(p).getByText(/Starting/).waitFor({ timeout: 30000 });
+    await sendStatus(p)
+      .getByText(/Starting/)
+      .waitFor({ timeout: 30000 });
     await receiveWithCLI(p, ['--accept-file', '-o', path.join(out, 'got.bin')]);
     assert.equal(await sha256File(path.join(out, 'got.bin')), sum);
-    await sendStatus(p).getByText(/SHA-256 matched/).waitFor({ timeout: 60000 });
+    await sendStatus(p)
+      .getByText(/SHA-256 matched/)
+      .waitFor({ timeout: 60000 });
     assert.deepEqual(pageErrors(b), []);
   } finally {
     await b.close();
@@ -107,8 +118,16 @@ test('Receive pressed before the client is ready runs once it is', async (t) => 
   try {
     const p = b.page;
     await delay(b.context, /wasmhole\.wasm/, 3000);
-    const cli = new CLI('wormhole', ['--relay-url', relay.mailboxURL, '--transit-helper', `tcp:${relay.tcp}`,
-      'send', '--hide-progress', '--text', 'to an early receiver']);
+    const cli = new CLI('wormhole', [
+      '--relay-url',
+      relay.mailboxURL,
+      '--transit-helper',
+      `tcp:${relay.tcp}`,
+      'send',
+      '--hide-progress',
+      '--text',
+      'to an early receiver',
+    ]);
     const code = await cli.code();
     await p.goto(relay.pageURL, { waitUntil: 'commit' });
     await p.waitForFunction(() => document.documentElement.dataset.interactive === 'true', null, { timeout: 30000 });
