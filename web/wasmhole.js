@@ -1,3 +1,4 @@
+// @ts-check
 // wasmhole.js: the JS API of wasmhole (magic-wormhole in the browser).
 // The page (app.js) is built on it; any other app can use it with its own
 // appid. Documented in README.md next to this file.

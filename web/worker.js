@@ -1,3 +1,4 @@
+// @ts-check
 // wasmhole worker: runs the Go client (wasmhole.wasm) off the page's main
 // thread and answers the page's calls. Loaded by wasmhole.js as a classic
 // dedicated worker, so importScripts resolves next to this file.
