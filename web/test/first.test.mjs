@@ -1,8 +1,8 @@
 // The first second: the page is live from its first paint. A form
 // submitted before app.js ran, or before the wasm client is ready, is
 // carried out as soon as it can be, with a visible "Starting…"; a file
-// chosen meanwhile is kept. The wasm (and app.js) are held back on
-// purpose, so the window is seconds wide instead of racing the test.
+// chosen meanwhile is kept. The wasm (and app.js) are held back until the
+// test has acted, so the test never races the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
@@ -22,14 +22,17 @@ after(async () => {
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Holds back responses whose URL matches re by ms. */
-async function delay(context, re, ms) {
+/** Holds back requests whose URL matches re until the returned release(). */
+async function hold(context, re) {
+  let release;
+  const released = new Promise((r) => {
+    release = r;
+  });
   await context.route(re, async (route) => {
-    await sleep(ms);
+    await released;
     await route.continue().catch(() => {});
   });
+  return release;
 }
 
 // A relay without /relay.json answers 404, which Chromium logs; not an error.
@@ -51,8 +54,8 @@ test('Send pressed before app.js ran and before the wasm is ready: the text goes
   const b = await launch();
   try {
     const p = b.page;
-    await delay(b.context, /\/web\/app\.js$/, 1500);
-    await delay(b.context, /wasmhole\.wasm/, 4000);
+    const releaseApp = await hold(b.context, /\/web\/app\.js$/);
+    const releaseWasm = await hold(b.context, /wasmhole\.wasm/);
     await p.goto(relay.pageURL, { waitUntil: 'commit' });
     const text = 'sent before the page was ready ✓';
     await p.getByLabel('Text', { exact: true }).fill(text);
@@ -62,11 +65,13 @@ test('Send pressed before app.js ran and before the wasm is ready: the text goes
       'app.js ran already: the test did not click early',
     );
     await p.getByRole('button', { name: 'Send', exact: true }).click();
+    releaseApp();
     // app.js replays the held submit; the client is still starting.
     await sendStatus(p)
       .getByText(/Starting/)
       .waitFor({ timeout: 30000 });
     assert.equal(await p.evaluate(() => document.documentElement.dataset.client), 'starting');
+    releaseWasm();
     const out = await receiveWithCLI(p, []);
     assert.ok(out.includes(text), out);
     await sendStatus(p)
@@ -86,12 +91,13 @@ test('a file chosen before the client is ready is kept and sent', async (t) => {
   const b = await launch();
   try {
     const p = b.page;
-    await delay(b.context, /\/web\/app\.js$/, 1500);
-    await delay(b.context, /wasmhole\.wasm/, 4000);
+    const releaseApp = await hold(b.context, /\/web\/app\.js$/);
+    const releaseWasm = await hold(b.context, /wasmhole\.wasm/);
     await p.goto(relay.pageURL, { waitUntil: 'commit' });
     // Before app.js: the input keeps the file, app.js picks it up.
     await p.getByLabel('Files', { exact: true }).setInputFiles([src]);
     assert.equal(await p.evaluate(() => document.documentElement.dataset.interactive), undefined);
+    releaseApp();
     await p.waitForFunction(() => document.documentElement.dataset.interactive === 'true', null, { timeout: 30000 });
     assert.match(await p.locator('#selection').textContent(), /early\.bin/);
     // Still starting: Send waits for the client.
@@ -100,6 +106,7 @@ test('a file chosen before the client is ready is kept and sent', async (t) => {
     await sendStatus(p)
       .getByText(/Starting/)
       .waitFor({ timeout: 30000 });
+    releaseWasm();
     await receiveWithCLI(p, ['--accept-file', '-o', path.join(out, 'got.bin')]);
     assert.equal(await sha256File(path.join(out, 'got.bin')), sum);
     await sendStatus(p)
@@ -117,7 +124,7 @@ test('Receive pressed before the client is ready runs once it is', async (t) => 
   const b = await launch();
   try {
     const p = b.page;
-    await delay(b.context, /wasmhole\.wasm/, 3000);
+    const releaseWasm = await hold(b.context, /wasmhole\.wasm/);
     const cli = new CLI('wormhole', [
       '--relay-url',
       relay.mailboxURL,
@@ -135,6 +142,7 @@ test('Receive pressed before the client is ready runs once it is', async (t) => 
     await p.getByRole('button', { name: 'Receive', exact: true }).click();
     const status = p.getByRole('status', { name: 'Receive status' });
     await status.getByText(/Starting/).waitFor({ timeout: 30000 });
+    releaseWasm();
     await status.getByText('Text received.').waitFor({ timeout: 60000 });
     assert.equal(await p.locator('#offer-message').textContent(), 'to an early receiver');
     assert.equal((await cli.wait(60000)).code, 0, cli.out);
