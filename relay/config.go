@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wasmhole/wasmhole/relay/clientip"
 	"github.com/wasmhole/wasmhole/relay/mailboxws"
 	"github.com/wasmhole/wasmhole/relay/transitnet"
 )
@@ -43,10 +46,19 @@ type Config struct {
 	PerIPBurst    int
 	LimitLoopback bool
 	RealIPHeader  string
+	// TrustedProxies: comma-separated CIDRs whose RealIPHeader and
+	// X-Forwarded-Proto are believed.
+	TrustedProxies string
 
 	TransitUnpairedTimeout time.Duration
 	TransitIdleTimeout     time.Duration
 	TransitMaxBytes        int64
+	// TransitUpstream ("tcp:HOST:PORT") turns /transit into a bridge to
+	// that TCP transit relay instead of the local one.
+	TransitUpstream string
+	// AdvertiseTransitTCP overrides the TCP transit address /relay.json
+	// gives the page ("tcp:HOST:PORT").
+	AdvertiseTransitTCP string
 
 	HashcashBits     int
 	AdvertiseVersion string
@@ -129,10 +141,13 @@ func serveFlags(fs *flag.FlagSet, c *Config) []flagSpec {
 	f64(&c.PerIPRate, "per-ip-rate", mailboxws.DefaultPerIPRate, "new connections per second per client address, mailbox and transit each (0: unlimited)", false)
 	integer(&c.PerIPBurst, "per-ip-burst", mailboxws.DefaultPerIPBurst, "connections a client address may open in a burst before per-ip-rate applies", false)
 	boolean(&c.LimitLoopback, "limit-loopback", false, "apply the per-IP limits to 127.0.0.0/8 and ::1 too (exempt by default, so local benchmarks and a local proxy are not throttled)", false)
-	str(&c.RealIPHeader, "real-ip-header", "", `header carrying the client address behind a trusted reverse proxy, e.g. "X-Real-IP"`, false)
+	str(&c.RealIPHeader, "real-ip-header", "", `header carrying the client address behind a trusted reverse proxy, e.g. "X-Real-IP" or "X-Forwarded-For" (a list is read from the right, skipping --trusted-proxies); mailbox and /transit alike`, false)
+	str(&c.TrustedProxies, "trusted-proxies", "127.0.0.0/8,::1", "comma-separated CIDRs or addresses of reverse proxies whose --real-ip-header and X-Forwarded-Proto are believed (an address from a header is never exempt as loopback)", false)
 	dur(&c.TransitUnpairedTimeout, "transit-unpaired-timeout", transitnet.DefaultUnpairedTimeout, "close transit connections that find no partner (or send no handshake line) within this time (0: wait for a partner forever; the line must still come within 2m)", true)
 	dur(&c.TransitIdleTimeout, "transit-idle-timeout", transitnet.DefaultIdleTimeout, "close transit pairs that relay no byte for this long (0: never)", true)
 	i64(&c.TransitMaxBytes, "transit-max-bytes", 0, "most bytes relayed per transit pair, both directions (0: no cap; capped pairs do not use splice)", true)
+	str(&c.TransitUpstream, "transit-upstream", "", `bridge mode, "tcp:HOST:PORT": relay each WebSocket /transit client over its own TCP connection to that transit relay (e.g. the public tcp:transit.magic-wormhole.io:4001) instead of pairing it here`, false)
+	str(&c.AdvertiseTransitTCP, "advertise-transit-tcp", "", `TCP transit address that /relay.json gives the page, "tcp:HOST:PORT" (default: the request's host with the --transit-tcp port, or --transit-upstream)`, false)
 	integer(&c.HashcashBits, "hashcash-bits", 0, "require a hashcash stamp of this many bits before bind (0: off; Python CLIs cannot do it)", false)
 	str(&c.AdvertiseVersion, "advertise-version", "", `welcome "current_cli_version" (clients older than this nag)`, false)
 	str(&c.SignalError, "signal-error", "", `welcome "error": clients show it and stop (maintenance mode)`, false)
@@ -274,6 +289,9 @@ func (c *Config) validate() error {
 	if c.DB == "" {
 		return fmt.Errorf("%w: --db must not be empty (use :memory: for no persistence)", ErrConfig)
 	}
+	if c.AdminSocket != "" && c.DB != ":memory:" && sameFileName(c.AdminSocket, c.DB) {
+		return fmt.Errorf("%w: --admin-socket and --db are the same file %q", ErrConfig, c.DB)
+	}
 	if c.DBSync != "full" && c.DBSync != "normal" {
 		return fmt.Errorf("%w: --db-sync must be full or normal, not %q", ErrConfig, c.DBSync)
 	}
@@ -295,6 +313,19 @@ func (c *Config) validate() error {
 	if c.TransitUnpairedTimeout < 0 || c.TransitIdleTimeout < 0 || c.TransitMaxBytes < 0 {
 		return fmt.Errorf("%w: transit timeouts and --transit-max-bytes must not be negative", ErrConfig)
 	}
+	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
+		return fmt.Errorf("%w: --trusted-proxies: %w", ErrConfig, err)
+	}
+	if c.TransitUpstream != "" {
+		if _, err := parseTCPHint(c.TransitUpstream); err != nil {
+			return fmt.Errorf("%w: --transit-upstream: %w", ErrConfig, err)
+		}
+	}
+	if c.AdvertiseTransitTCP != "" {
+		if _, err := parseTCPHint(c.AdvertiseTransitTCP); err != nil {
+			return fmt.Errorf("%w: --advertise-transit-tcp: %w", ErrConfig, err)
+		}
+	}
 	if c.HashcashBits < 0 || c.HashcashBits > 40 {
 		return fmt.Errorf("%w: --hashcash-bits must be 0..40", ErrConfig)
 	}
@@ -305,6 +336,15 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: --shutdown-timeout must be positive", ErrConfig)
 	}
 	return nil
+}
+
+// sameFileName reports whether two paths name the same file (absolute
+// and relative spellings included); admin.Listen also refuses to replace
+// anything but a socket, which covers links.
+func sameFileName(a, b string) bool {
+	a, errA := filepath.Abs(a)
+	b, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && a == b
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -319,6 +359,31 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("%w: --log-level %q (want debug, info, warn or error)", ErrConfig, s)
+}
+
+// clientIP is how the mailbox and /transit find a request's client.
+func (c *Config) clientIP() clientip.Resolver {
+	trusted, _ := clientip.ParsePrefixes(c.TrustedProxies) // validated already
+	return clientip.Resolver{Header: c.RealIPHeader, Trusted: trusted}
+}
+
+// errBadHint is wrapped by parseTCPHint's errors.
+var errBadHint = errors.New(`want "tcp:HOST:PORT"`)
+
+// parseTCPHint checks a "tcp:HOST:PORT" address and returns "HOST:PORT".
+func parseTCPHint(s string) (string, error) {
+	rest, ok := strings.CutPrefix(s, "tcp:")
+	if !ok {
+		return "", fmt.Errorf("%q: %w", s, errBadHint)
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" {
+		return "", fmt.Errorf("%q: %w", s, errBadHint)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q: port: %w", s, errBadHint)
+	}
+	return rest, nil
 }
 
 // transitLimits maps the configuration to transitnet's reloadable limits.

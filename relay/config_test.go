@@ -102,6 +102,11 @@ func TestConfigErrors(t *testing.T) {
 		{"negative limit", []string{"--per-ip-conns", "-1"}, nil, "negative"},
 		{"hashcash range", []string{"--hashcash-bits", "99"}, nil, "hashcash"},
 		{"db sync", []string{"--db-sync", "sometimes"}, nil, "--db-sync"},
+		{"trusted proxies", []string{"--trusted-proxies", "10.0.0.0/33"}, nil, "--trusted-proxies"},
+		{"trusted proxy name", []string{"--trusted-proxies", "proxy.example"}, nil, "--trusted-proxies"},
+		{"upstream without scheme", []string{"--transit-upstream", "relay.example:4001"}, nil, "--transit-upstream"},
+		{"upstream without port", []string{"--transit-upstream", "tcp:relay.example"}, nil, "--transit-upstream"},
+		{"advertised port", []string{"--advertise-transit-tcp", "tcp:relay.example:0"}, nil, "--advertise-transit-tcp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

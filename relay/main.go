@@ -84,6 +84,8 @@ func version() string {
 const adminUsage = `usage: relay admin [--admin-socket PATH] [--timeout D] METHOD [PARAMS]
 
 Methods: stats, set_motd, list_mailboxes, close_mailbox, reload_config, shutdown.
+list_mailboxes without params fetches the list page by page and prints it
+as one JSON document, however long it is.
 PARAMS is one JSON object or array, or key=value pairs (values are strings
 unless they start with {, [ or " and parse as JSON), or one bare value (sent
 as a one-element array). Examples:
@@ -124,6 +126,14 @@ func runAdmin(args []string, lookup func(string) (string, bool), stdout, stderr 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	if fs.Arg(0) == "list_mailboxes" && params == nil {
+		// Paged, however long the list.
+		if err := streamMailboxes(ctx, sock, 1000, stdout); err != nil {
+			fmt.Fprintln(stderr, "\nrelay admin:", err)
+			return 1
+		}
+		return 0
+	}
 	res, err := admin.Call(ctx, sock, fs.Arg(0), params)
 	if err != nil {
 		fmt.Fprintln(stderr, "relay admin:", err)

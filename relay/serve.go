@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,18 +11,14 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime/pprof"
-	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wasmhole/wasmhole/relay/admin"
 	"github.com/wasmhole/wasmhole/relay/mailboxws"
@@ -53,9 +48,11 @@ type relay struct {
 	mbox    *mailboxws.Server
 	transit *transitnet.Server
 	site    *site
-	reg     *prometheus.Registry
-	http    *http.Server
-	group   *group
+	// advertised is what /relay.json tells the page, fixed at start.
+	advertised advertised
+	reg        *prometheus.Registry
+	http       *http.Server
+	group      *group
 }
 
 // runServe is `relay serve`; it returns the process exit code.
@@ -110,37 +107,6 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func newLogger(c *Config, w io.Writer) (logr.Logger, *slog.LevelVar) {
-	level := new(slog.LevelVar)
-	lv, _ := parseLevel(c.LogLevel) // validated already
-	level.Set(lv)
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if c.LogFormat == "text" {
-		h = slog.NewTextHandler(w, opts)
-	}
-	return logr.FromSlogHandler(debugLevels{h}), level
-}
-
-// debugLevels prints logr's V(1), V(2)... (slog levels -1, -2...) as
-// DEBUG rather than "DEBUG+3"; filtering still uses the real level.
-type debugLevels struct{ slog.Handler }
-
-func (d debugLevels) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < slog.LevelInfo && r.Level > slog.LevelDebug {
-		r.Level = slog.LevelDebug
-	}
-	return d.Handler.Handle(ctx, r)
-}
-
-func (d debugLevels) WithAttrs(as []slog.Attr) slog.Handler {
-	return debugLevels{d.Handler.WithAttrs(as)}
-}
-
-func (d debugLevels) WithGroup(name string) slog.Handler {
-	return debugLevels{d.Handler.WithGroup(name)}
-}
-
 func (r *relay) cfg() *Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -151,24 +117,79 @@ func (r *relay) cfg() *Config {
 // fails, and shuts down gracefully.
 func (r *relay) run() (err error) {
 	c := r.cfg()
-	if c.DB == ":memory:" {
-		r.store = store.NewMemory()
-	} else {
-		db, err := store.OpenSQLiteWith(c.DB, store.SQLiteOptions{Synchronous: c.DBSync})
-		if err != nil {
-			return fmt.Errorf("open database %s: %w", c.DB, err)
-		}
-		r.store = db
+	// Sockets first: a taken port or a refused admin path fails the start
+	// before the database is even opened.
+	ls, err := listen(c)
+	if err != nil {
+		return err
+	}
+	defer ls.close()
+	if err := r.openStore(c); err != nil {
+		return err
 	}
 	defer func() {
 		if cerr := r.store.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close database: %w", cerr)
 		}
 	}()
+	if err := r.buildServers(c); err != nil {
+		return err
+	}
+	r.advertised = advertisement(c, ls.transitTCP)
+	r.http = r.newHTTPServer()
+	r.healthy.Store(true)
+	r.log.Info("relay serving", "http", ls.http.Addr().String(), "transit_tcp", addrOf(ls.transitTCP),
+		"transit_upstream", c.TransitUpstream, "admin_socket", c.AdminSocket, "db", c.DB, "site", c.Site)
+	cause := r.serveUntilStopped(ls)
+	if errors.Is(cause, errStop) {
+		return nil
+	}
+	return cause
+}
 
+// openStore opens the mailbox state: SQLite, or memory for ":memory:".
+func (r *relay) openStore(c *Config) error {
+	if c.DB == ":memory:" {
+		r.store = store.NewMemory()
+		return nil
+	}
+	db, err := store.OpenSQLiteWith(c.DB, store.SQLiteOptions{Synchronous: c.DBSync})
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", c.DB, err)
+	}
+	r.store = db
+	return nil
+}
+
+// buildServers creates the metrics registry, the mailbox server, the
+// transit relay and the site; none of them listens yet.
+func (r *relay) buildServers(c *Config) (err error) {
 	r.reg = prometheus.NewRegistry()
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r.mbox, err = mailboxws.New(mailboxws.Options{
+	if r.mbox, err = mailboxws.New(r.mailboxOptions(c)); err != nil {
+		return fmt.Errorf("mailbox server: %w", err)
+	}
+	r.transit, err = transitnet.New(transitnet.Options{
+		Limits:     c.transitLimits(),
+		ClientIP:   c.clientIP(),
+		Upstream:   upstreamAddr(c.TransitUpstream),
+		Logger:     r.log.WithName("transit"),
+		Registerer: r.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("transit relay: %w", err)
+	}
+	if c.Site != "" {
+		if r.site, err = newSite(c.Site, c.SiteCSP, r.log.WithName("site")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mailboxOptions maps the configuration to the mailbox server's options.
+func (r *relay) mailboxOptions(c *Config) mailboxws.Options {
+	return mailboxws.Options{
 		MOTD:             c.MOTD,
 		AdvertiseVersion: c.AdvertiseVersion,
 		SignalError:      c.SignalError,
@@ -182,93 +203,92 @@ func (r *relay) run() (err error) {
 		PerIPRate:        zeroRateMeansUnlimited(c.PerIPRate),
 		PerIPBurst:       c.PerIPBurst,
 		LimitLoopback:    c.LimitLoopback,
-		RealIPHeader:     c.RealIPHeader,
+		ClientIP:         c.clientIP(),
 		IdleTimeout:      time.Duration(zeroMeansUnlimited(int64(c.IdleTimeout))),
 		Expiry:           c.Expiry,
 		PruneInterval:    c.PruneInterval,
 		Hashcash:         c.HashcashBits,
-	})
-	if err != nil {
-		return fmt.Errorf("mailbox server: %w", err)
 	}
-	r.transit, err = transitnet.New(transitnet.Options{
-		Limits:     c.transitLimits(),
-		Logger:     r.log.WithName("transit"),
-		Registerer: r.reg,
-	})
-	if err != nil {
-		return fmt.Errorf("transit relay: %w", err)
-	}
-	if c.Site != "" {
-		if r.site, err = newSite(c.Site, c.SiteCSP); err != nil {
-			return err
-		}
-		defer r.site.Close()
-	}
+}
 
-	// Listen on everything before serving anything, so a taken port fails
-	// the start instead of leaving a half-working relay.
+// listeners are the relay's sockets; transitTCP and admin may be nil.
+type listeners struct {
+	http, transitTCP, admin net.Listener
+}
+
+// listen opens every socket before anything is served, so a taken port
+// fails the start instead of leaving a half-working relay.
+func listen(c *Config) (_ *listeners, err error) {
+	ls := &listeners{}
+	defer func() {
+		if err != nil {
+			ls.close()
+		}
+	}()
 	// No TCP keepalive on the HTTP port: mailbox connections have their
 	// own pings and idle timeout, transit pairs theirs, and the four
 	// setsockopt calls per accepted connection show in the session rate.
-	httpLn, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", c.HTTP)
-	if err != nil {
-		return fmt.Errorf("listen --http: %w", err)
+	if ls.http, err = (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", c.HTTP); err != nil {
+		return nil, fmt.Errorf("listen --http: %w", err)
 	}
-	defer httpLn.Close()
-	var tcpLn net.Listener
 	if c.TransitTCP != "" {
-		if tcpLn, err = net.Listen("tcp", c.TransitTCP); err != nil {
-			return fmt.Errorf("listen --transit-tcp: %w", err)
+		if ls.transitTCP, err = net.Listen("tcp", c.TransitTCP); err != nil {
+			return nil, fmt.Errorf("listen --transit-tcp: %w", err)
 		}
-		defer tcpLn.Close()
 	}
-	var adminLn net.Listener
 	if c.AdminSocket != "" {
-		if adminLn, err = admin.Listen(c.AdminSocket); err != nil {
-			return fmt.Errorf("--admin-socket: %w", err)
+		if ls.admin, err = admin.Listen(c.AdminSocket); err != nil {
+			return nil, fmt.Errorf("--admin-socket: %w", err)
 		}
-		defer adminLn.Close()
 	}
+	return ls, nil
+}
 
-	r.http = &http.Server{
+func (ls *listeners) close() {
+	for _, ln := range []net.Listener{ls.http, ls.transitTCP, ls.admin} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+func (r *relay) newHTTPServer() *http.Server {
+	return &http.Server{
 		Handler:           r.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          log.New(logrWriter{r.log.WithName("http")}, "", 0),
 	}
-	r.healthy.Store(true)
-	r.log.Info("relay serving", "http", httpLn.Addr().String(), "transit_tcp", addrOf(tcpLn),
-		"admin_socket", c.AdminSocket, "db", c.DB, "site", c.Site)
+}
 
+// serveUntilStopped runs every task (listeners, the mailbox's pruner,
+// signals, the shutdown that follows a stop) and returns the stop's cause
+// once all have ended.
+func (r *relay) serveUntilStopped(ls *listeners) error {
 	r.group = newGroup(context.Background())
 	g := r.group
 	g.Go("http", func(context.Context) error {
-		if err := r.http.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := r.http.Serve(ls.http); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	if tcpLn != nil {
-		g.Go("transit-tcp", func(ctx context.Context) error { return r.transit.ServeTCP(ctx, tcpLn) })
+	if ls.transitTCP != nil {
+		g.Go("transit-tcp", func(ctx context.Context) error { return r.transit.ServeTCP(ctx, ls.transitTCP) })
 	}
 	g.Go("mailbox", r.mbox.Run) // pruner and keepalive pings
-	if adminLn != nil {
+	if ls.admin != nil {
 		adm := admin.NewServer(r.log.WithName("admin"))
 		r.adminMethods(adm)
-		g.Go("admin", func(ctx context.Context) error { return adm.Serve(ctx, adminLn) })
+		g.Go("admin", func(ctx context.Context) error { return adm.Serve(ctx, ls.admin) })
 	}
 	g.Go("signals", r.signals)
 	g.Go("shutdown", func(ctx context.Context) error {
 		<-ctx.Done()
 		return r.shutdown()
 	})
-	cause := g.Wait()
-	if errors.Is(cause, errStop) {
-		return nil
-	}
-	return cause
+	return g.Wait()
 }
 
 func addrOf(ln net.Listener) string {
@@ -316,226 +336,4 @@ func (r *relay) shutdown() error {
 		// Not a task failure: the exit status follows the stop's cause.
 	}
 	return nil
-}
-
-// signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config.
-func (r *relay) signals(ctx context.Context) error {
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(ch)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case sig := <-ch:
-			if sig == syscall.SIGHUP {
-				if res, err := r.reload(); err != nil {
-					r.log.Error(err, "reload on SIGHUP failed; keeping the running configuration")
-				} else {
-					r.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
-				}
-				continue
-			}
-			r.log.Info("signal received", "signal", sig.String())
-			return errStop
-		}
-	}
-}
-
-// reloadResult is the answer of reload_config.
-type reloadResult struct {
-	Applied         []string `json:"applied"`
-	RestartRequired []string `json:"restart_required"`
-}
-
-// reload re-reads the configuration (same command line, current
-// environment, config file) and applies what can change at run time.
-func (r *relay) reload() (reloadResult, error) {
-	next, err := loadConfig(r.args, r.lookup, io.Discard)
-	if err != nil {
-		return reloadResult{}, err
-	}
-	r.mu.Lock()
-	prev := r.conf
-	r.conf = next
-	r.mu.Unlock()
-	res := reloadResult{Applied: []string{}, RestartRequired: []string{}}
-	for _, sp := range next.specs {
-		if prev.values[sp.name] == next.values[sp.name] {
-			continue
-		}
-		if sp.reload {
-			res.Applied = append(res.Applied, sp.name)
-		} else {
-			res.RestartRequired = append(res.RestartRequired, sp.name)
-		}
-	}
-	c := next.cfg
-	for _, name := range res.Applied {
-		switch name {
-		case "motd":
-			r.mbox.SetMOTD(c.MOTD)
-		case "log-level":
-			lv, _ := parseLevel(c.LogLevel)
-			r.level.Set(lv)
-		case "site-csp":
-			if r.site != nil {
-				r.site.setCSP(c.SiteCSP)
-			}
-		}
-	}
-	r.transit.SetLimits(c.transitLimits())
-	sort.Strings(res.Applied)
-	sort.Strings(res.RestartRequired)
-	return res, nil
-}
-
-func (r *relay) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/v1", r.mbox)
-	mux.Handle("/transit", r.transit)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, req *http.Request) {
-		securityHeaders(w.Header())
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if !r.healthy.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, "shutting down\n")
-			return
-		}
-		fmt.Fprint(w, "ok\n")
-	})
-	metrics := promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{Registry: r.reg})
-	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		securityHeaders(w.Header())
-		metrics.ServeHTTP(w, req)
-	}))
-	if r.site != nil {
-		mux.Handle("/", r.site)
-	} else {
-		mux.HandleFunc("/", banner)
-	}
-	return mux
-}
-
-// adminMethods registers the JSON-RPC methods.
-func (r *relay) adminMethods(s *admin.Server) {
-	s.Handle("stats", func(context.Context, json.RawMessage) (any, error) {
-		return map[string]any{
-			"version":        version(),
-			"uptime_seconds": int64(time.Since(r.started).Seconds()),
-			"motd":           r.mbox.MOTD(),
-			"mailbox":        r.mbox.Stats(),
-			"transit":        r.transit.Stats(),
-		}, nil
-	})
-	s.Handle("set_motd", func(_ context.Context, p json.RawMessage) (any, error) {
-		motd, err := stringParam(p, "motd")
-		if err != nil {
-			return nil, err
-		}
-		r.mbox.SetMOTD(motd)
-		return map[string]string{"motd": motd}, nil
-	})
-	s.Handle("list_mailboxes", func(context.Context, json.RawMessage) (any, error) {
-		return map[string]any{"mailboxes": r.mbox.ListMailboxes()}, nil
-	})
-	s.Handle("close_mailbox", func(ctx context.Context, p json.RawMessage) (any, error) {
-		id, err := stringParam(p, "id")
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := r.mbox.CloseMailbox(ctx, id); err != nil {
-			if errors.Is(err, mailboxws.ErrNoMailbox) {
-				return nil, &admin.Error{Code: 404, Message: err.Error()}
-			}
-			return nil, err
-		}
-		return map[string]string{"closed": id}, nil
-	})
-	s.Handle("reload_config", func(context.Context, json.RawMessage) (any, error) {
-		res, err := r.reload()
-		if err != nil {
-			return nil, &admin.Error{Code: 400, Message: "reload failed, running configuration kept: " + err.Error()}
-		}
-		r.log.Info("configuration reloaded", "applied", res.Applied, "restart_required", res.RestartRequired)
-		return res, nil
-	})
-	s.Handle("shutdown", func(context.Context, json.RawMessage) (any, error) {
-		// Stop a moment later so this answer still reaches the caller.
-		time.AfterFunc(100*time.Millisecond, func() { r.group.Stop(fmt.Errorf("admin: %w", errStop)) })
-		return map[string]bool{"shutting_down": true}, nil
-	})
-}
-
-// stringParam reads params {"name": "x"} or ["x"].
-func stringParam(p json.RawMessage, name string) (string, error) {
-	var obj map[string]json.RawMessage
-	var arr []string
-	var raw json.RawMessage
-	switch {
-	case json.Unmarshal(p, &obj) == nil && obj[name] != nil:
-		raw = obj[name]
-	case json.Unmarshal(p, &arr) == nil && len(arr) == 1:
-		return arr[0], nil
-	default:
-		return "", admin.InvalidParams(`want {"%s": string} or [string]`, name)
-	}
-	var v string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", admin.InvalidParams(`%q must be a string`, name)
-	}
-	return v, nil
-}
-
-// logrWriter feeds net/http's error log (TLS noise, bad requests) into
-// logr at debug verbosity.
-type logrWriter struct{ log logr.Logger }
-
-func (w logrWriter) Write(p []byte) (int, error) {
-	w.log.V(1).Info(string(p))
-	return len(p), nil
-}
-
-// group runs tasks that stop together: when one returns (with an error,
-// or at all before the others were told to stop), the shared context is
-// cancelled with that cause and Wait returns it once all have returned.
-type group struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	wg     sync.WaitGroup
-}
-
-func newGroup(parent context.Context) *group {
-	ctx, cancel := context.WithCancelCause(parent)
-	return &group{ctx: ctx, cancel: cancel}
-}
-
-// Go starts a task named name.
-func (g *group) Go(name string, f func(context.Context) error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		err := f(g.ctx)
-		if err == nil && g.ctx.Err() == nil {
-			err = errors.New("stopped unexpectedly")
-		}
-		if err != nil && !errors.Is(err, errStop) {
-			err = fmt.Errorf("%s: %w", name, err)
-		}
-		if err != nil {
-			g.cancel(err) // the first cause wins
-		}
-	}()
-}
-
-// Stop cancels every task with cause.
-func (g *group) Stop(cause error) { g.cancel(cause) }
-
-// Wait waits for every task and returns the cause of the stop.
-func (g *group) Wait() error {
-	g.wg.Wait()
-	return context.Cause(g.ctx)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wasmhole/wasmhole/relay/admin"
+	"github.com/wasmhole/wasmhole/relay/store"
 )
 
 // mailboxClient is a bare mailbox protocol client for tests.
@@ -338,5 +342,107 @@ func TestHashcashFlag(t *testing.T) {
 			t.Fatalf("--hashcash-bits %s: welcome %v", bits, w)
 		}
 		r.Stop(t)
+	}
+}
+
+// TestListManyMailboxes: `relay admin list_mailboxes` lists 9,000
+// mailboxes, an answer of well over admin.MaxLine, through pages.
+func TestListManyMailboxes(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "relay.sqlite")
+	st, err := store.OpenSQLite(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 9000
+	now := time.Now().UnixMicro()
+	ops := make([]store.Op, 0, n)
+	for i := range n {
+		ops = append(ops, store.PutMailbox{Mailbox: store.Mailbox{
+			AppID: "lothar.com/wormhole/text-or-file-xfer", ID: fmt.Sprintf("mbox%06d", i),
+			Created: now, Updated: now,
+			Sides: []store.MailboxSide{{Side: fmt.Sprintf("%016x", i), Opened: true, Added: now}},
+		}})
+	}
+	if err := st.Apply(ops); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	sock := filepath.Join(dir, "a.sock")
+	startRelay(t, dir, freeAddr(t), "", "--db", db, "--admin-socket", sock)
+	out, code := adminCall(t, sock, "list_mailboxes")
+	if code != 0 {
+		t.Fatalf("list_mailboxes: exit %d: %s", code, tail(out, 500))
+	}
+	var got struct {
+		Mailboxes []struct {
+			ID    string   `json:"id"`
+			Sides []string `json:"sides"`
+		} `json:"mailboxes"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not one JSON document: %v\n%s", err, tail(out, 500))
+	}
+	if len(got.Mailboxes) != n {
+		t.Fatalf("listed %d mailboxes, want %d", len(got.Mailboxes), n)
+	}
+	for i, m := range got.Mailboxes {
+		if want := fmt.Sprintf("mbox%06d", i); m.ID != want || len(m.Sides) != 1 {
+			t.Fatalf("mailbox %d is %+v, want %s with one side", i, m, want)
+		}
+	}
+	t.Logf("listed %d mailboxes, %d bytes of output (admin.MaxLine is %d)", n, len(out), admin.MaxLine)
+	// The raw method pages too.
+	out, code = adminCall(t, sock, "list_mailboxes", `{"limit": 2, "after": {"appid": "lothar.com/wormhole/text-or-file-xfer", "id": "mbox008997"}}`)
+	if code != 0 || !strings.Contains(out, "mbox008998") || !strings.Contains(out, "mbox008999") || strings.Contains(out, `"next"`) || !strings.Contains(out, `"total": 9000`) {
+		t.Fatalf("last page: %d %s", code, out)
+	}
+	if out, code := adminCall(t, sock, "list_mailboxes", `{"limit": 0}`); code != 1 || !strings.Contains(out, "-32602") {
+		t.Fatalf("limit 0: %d %s", code, out)
+	}
+}
+
+// TestAdminSocketIsTheDatabase: `--db x --admin-socket x` must refuse to
+// start and leave the database alone, also when x is spelled two ways.
+func TestAdminSocketIsTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "relay.sqlite")
+	r := startRelay(t, dir, freeAddr(t), "", "--db", db, "--admin-socket", "")
+	mb := dialMailbox(t, r.MailboxURL())
+	mb.send(t, map[string]any{"type": "bind", "appid": "a", "side": "s1"})
+	mb.send(t, map[string]any{"type": "allocate"})
+	np := mb.await(t, "allocated")["nameplate"].(string)
+	if err := r.Stop(t); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last one (a hard link) passes the name check and meets
+	// admin.Listen's refusal to replace anything but a socket.
+	link := filepath.Join(dir, "link.sqlite")
+	if err := os.Link(db, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, sock := range []string{db, filepath.Join(dir, ".", "relay.sqlite"), "relay.sqlite", link} {
+		var out bytes.Buffer
+		cmd := exec.Command(os.Args[0], "serve", "--http", freeAddr(t), "--transit-tcp", "", "--db", "relay.sqlite", "--admin-socket", sock)
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, relayEnv(envRunMain+"=1"), &out, &out
+		if err := cmd.Run(); err == nil || !(strings.Contains(out.String(), "same file") || strings.Contains(out.String(), "not a socket")) {
+			t.Fatalf("--admin-socket %s: %v, output %s", sock, err, out.String())
+		}
+	}
+	after, err := os.ReadFile(db)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the database changed or vanished: %v", err)
+	}
+	// Still usable: the nameplate is there after a restart.
+	r = startRelay(t, dir, freeAddr(t), "", "--db", db, "--admin-socket", "")
+	mb = dialMailbox(t, r.MailboxURL())
+	mb.send(t, map[string]any{"type": "bind", "appid": "a", "side": "s2"})
+	mb.send(t, map[string]any{"type": "list"})
+	if list := mb.await(t, "nameplates"); !strings.Contains(string(mustJSON(t, list)), `"id":"`+np+`"`) {
+		t.Fatalf("nameplate %s lost: %v", np, list)
 	}
 }

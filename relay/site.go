@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 	"sync/atomic"
+
+	"github.com/go-logr/logr"
 )
 
 // mimeTypes is fixed rather than taken from the system: a FROM-scratch
@@ -44,24 +46,30 @@ func securityHeaders(h http.Header) {
 // site serves a directory read-only. Paths cannot leave the directory
 // (os.Root also refuses symlinks pointing outside), dot-files are hidden,
 // directories are served only through their index.html (no listings).
+//
+// The directory is opened by name for every request, not once at start:
+// a deployment that replaces it (rm -rf and rebuild, or renaming a fresh
+// build into place) is served at once, where a directory held open since
+// start would go on naming the deleted tree. One openat per request is
+// nothing beside serving the file.
 type site struct {
-	root *os.Root
-	csp  atomic.Pointer[string]
+	dir string
+	csp atomic.Pointer[string]
+	log logr.Logger
 }
 
-func newSite(dir, csp string) (*site, error) {
+func newSite(dir, csp string, log logr.Logger) (*site, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
-	s := &site{root: root}
+	root.Close()
+	s := &site{dir: dir, log: log}
 	s.setCSP(csp)
 	return s, nil
 }
 
 func (s *site) setCSP(csp string) { s.csp.Store(&csp) }
-
-func (s *site) Close() error { return s.root.Close() }
 
 func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -85,7 +93,15 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f, info, isDir, err := s.open(name)
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		// Between an rm -rf and the rebuild, say so in the log.
+		s.log.Error(err, "site directory unavailable", "site", s.dir)
+		http.Error(w, "site unavailable, try again shortly", http.StatusServiceUnavailable)
+		return
+	}
+	defer root.Close()
+	f, info, isDir, err := open(root, name)
 	if err != nil {
 		// Missing files, unreadable ones and escapes through symlinks all
 		// look the same from outside.
@@ -111,9 +127,9 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // open returns a regular file, following a directory to its index.html
 // (isDir reports that).
-func (s *site) open(name string) (f *os.File, info fs.FileInfo, isDir bool, err error) {
+func open(root *os.Root, name string) (f *os.File, info fs.FileInfo, isDir bool, err error) {
 	for range 2 {
-		f, err = s.root.Open(name)
+		f, err = root.Open(name)
 		if err != nil {
 			return nil, nil, false, err
 		}

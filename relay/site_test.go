@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-logr/logr"
 )
 
 func mustJSON(t testing.TB, v any) []byte {
@@ -51,11 +53,10 @@ func TestSite(t *testing.T) {
 	if err := os.Symlink(filepath.Join(root, "secret.txt"), filepath.Join(siteDir, "escape.txt")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSite(siteDir, DefaultCSP)
+	s, err := newSite(siteDir, DefaultCSP, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -156,5 +157,55 @@ func TestBanner(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 {
 		t.Fatal(resp.StatusCode)
+	}
+}
+
+// TestSiteReplaced: a site directory deleted and rebuilt while the relay
+// runs is served from the new tree, and is a clear 503 in between.
+func TestSiteReplaced(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "dist")
+	writeFiles(t, dir, map[string]string{"index.html": "old build", "web/app.js": "old"})
+	s, err := newSite(dir, DefaultCSP, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/"); code != 200 || body != "old build" {
+		t.Fatalf("before: %d %q", code, body)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get("/"); code != http.StatusServiceUnavailable {
+		t.Fatalf("while the directory is gone: HTTP %d, want 503", code)
+	}
+	writeFiles(t, dir, map[string]string{"index.html": "new build", "web/app.js": "new"})
+	for path, want := range map[string]string{"/": "new build", "/web/app.js": "new"} {
+		if code, body := get(path); code != 200 || body != want {
+			t.Fatalf("after the rebuild, %s: %d %q, want %q", path, code, body, want)
+		}
+	}
+	// A fresh build renamed into place is served too.
+	next := filepath.Join(root, "next")
+	writeFiles(t, next, map[string]string{"index.html": "renamed build"})
+	if err := os.Rename(dir, filepath.Join(root, "prev")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, dir); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get("/"); code != 200 || body != "renamed build" {
+		t.Fatalf("after the rename: %d %q", code, body)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -42,7 +43,9 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// MaxLine bounds one request or response line.
+// MaxLine bounds one request line. Answers are not bounded; large lists
+// are paged by their methods (the relay's list_mailboxes takes "limit" and
+// "after").
 const MaxLine = 1 << 20
 
 // JSON-RPC 2.0 error codes.
@@ -268,16 +271,25 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	}
 }
 
-// ErrInUse: another process answers on the socket path.
-var ErrInUse = errors.New("admin: socket in use by a running relay")
+// Errors of Listen; test with errors.Is.
+var (
+	// ErrInUse: another process answers on the socket path.
+	ErrInUse = errors.New("admin: socket in use by a running relay")
+	// ErrNotSocket: something other than a socket is at the path.
+	ErrNotSocket = errors.New("admin: path exists and is not a socket; refusing to replace it")
+)
 
 // Listen creates the Unix socket at path with mode 0600. A stale socket
-// file (nobody answering) is replaced; a live one is ErrInUse. The socket
-// is bound inside a fresh 0700 directory and renamed into place, so it is
-// never reachable with looser permissions. Closing the listener removes
-// the socket file.
+// (nobody answering) is replaced; a live one is ErrInUse; any other kind
+// of file is ErrNotSocket and left alone, so a mistyped path can never
+// delete a database. The socket is bound inside a fresh 0700 directory and
+// renamed into place, so it is never reachable with looser permissions.
+// Closing the listener removes the socket file.
 func Listen(path string) (net.Listener, error) {
-	if _, err := os.Lstat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("%s (%s): %w", path, fi.Mode().Type(), ErrNotSocket)
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("%s: %w", path, ErrInUse)
@@ -345,20 +357,17 @@ func Call(ctx context.Context, path, method string, params any) (json.RawMessage
 	if _, err := c.Write(append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("admin: send: %w", err)
 	}
-	sc := bufio.NewScanner(c)
-	sc.Buffer(make([]byte, 4096), MaxLine)
-	if !sc.Scan() {
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("admin: read answer: %w", err)
-		}
-		return nil, fmt.Errorf("admin: connection closed without an answer")
-	}
+	// The answer has no size cap: MaxLine protects the relay from its
+	// callers, and the relay is trusted by whoever may open its socket.
 	var resp struct {
 		Result json.RawMessage `json:"result"`
 		Error  *Error          `json:"error"`
 	}
-	if err := json.Unmarshal(sc.Bytes(), &resp); err != nil {
-		return nil, fmt.Errorf("admin: decode answer: %w", err)
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("admin: connection closed without an answer")
+		}
+		return nil, fmt.Errorf("admin: read answer: %w", err)
 	}
 	if resp.Error != nil {
 		return nil, resp.Error

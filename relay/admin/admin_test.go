@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +150,60 @@ func FuzzHandleMessage(f *testing.F) {
 			t.Fatalf("invalid JSON answer %q for %q", out, b)
 		}
 	})
+}
+
+// TestListenRefusesOtherFiles: only a socket is ever replaced; a database
+// (or any other file) at the path is left exactly as it was.
+func TestListenRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "relay.sqlite")
+	if err := os.WriteFile(file, []byte("SQLite format 3\x00precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "subdir")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(file, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{file, sub, link} {
+		if ln, err := Listen(p); !errors.Is(err, ErrNotSocket) {
+			if ln != nil {
+				ln.Close()
+			}
+			t.Errorf("Listen(%s) = %v, want ErrNotSocket", filepath.Base(p), err)
+		}
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "SQLite format 3\x00precious" {
+		t.Fatalf("the file changed: %q, %v", b, err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Fatalf("the symlink changed: %v", err)
+	}
+}
+
+// TestCallLargeAnswer: answers are not bound by MaxLine.
+func TestCallLargeAnswer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(logr.Discard())
+	big := strings.Repeat("x", 3*MaxLine)
+	s.Handle("big", func(context.Context, json.RawMessage) (any, error) { return big, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx, ln)
+	res, err := Call(ctx, path, "big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := json.Unmarshal(res, &got); err != nil || got != big {
+		t.Fatalf("answer of %d bytes, err %v; want %d bytes", len(got), err, len(big))
+	}
+	t.Logf("answer of %d bytes received in one call", len(res))
 }

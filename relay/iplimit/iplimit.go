@@ -10,8 +10,8 @@
 // IPv6 clients usually own a whole /64, so IPv6 addresses are counted per
 // /64 prefix. Loopback can be exempted (the default in the relay command) so
 // that a local benchmark or a reverse proxy on the same host is never
-// limited; behind a proxy on another host all clients share the proxy's
-// address, so raise the limits or disable them there.
+// limited. Behind a proxy the relay limits the address the proxy reports
+// (relay/clientip) with [Limiter.AcquireForwarded], which is never exempt.
 //
 // The limiter reads no clock: callers pass the time, which keeps it
 // testable and usable from a Durable Object.
@@ -96,10 +96,21 @@ func Key(ip netip.Addr) netip.Addr {
 // wrapping ErrTooManyConns or ErrRateLimited. release must be called
 // exactly once when an admitted connection ends.
 func (l *Limiter) Acquire(ip netip.Addr, now time.Time) (release func(), err error) {
+	return l.admit(ip, now, true)
+}
+
+// AcquireForwarded is Acquire for an address a reverse proxy reported in a
+// header rather than the TCP peer: it is never exempt as loopback, since
+// the header proves nothing about where the connection came from.
+func (l *Limiter) AcquireForwarded(ip netip.Addr, now time.Time) (release func(), err error) {
+	return l.admit(ip, now, false)
+}
+
+func (l *Limiter) admit(ip netip.Addr, now time.Time, exemptable bool) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cfg := l.cfg
-	if (cfg.MaxConns <= 0 && cfg.Rate <= 0) || (cfg.ExemptLoopback && ip.Unmap().IsLoopback()) {
+	if (cfg.MaxConns <= 0 && cfg.Rate <= 0) || (exemptable && cfg.ExemptLoopback && ip.Unmap().IsLoopback()) {
 		return noop, nil
 	}
 	l.acquire++

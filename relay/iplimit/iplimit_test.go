@@ -107,3 +107,21 @@ func TestForgetsIdleAddresses(t *testing.T) {
 		t.Fatalf("no sweep: %d entries", n)
 	}
 }
+
+// A loopback address reported by a proxy is limited even when loopback
+// peers are exempt.
+func TestForwardedLoopbackNotExempt(t *testing.T) {
+	l := New(Config{MaxConns: 1, ExemptLoopback: true})
+	lo := netip.MustParseAddr("127.0.0.1")
+	for range 3 {
+		if _, err := l.Acquire(lo, t0); err != nil {
+			t.Fatalf("TCP peer on loopback: %v", err)
+		}
+	}
+	if _, err := l.AcquireForwarded(lo, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AcquireForwarded(lo, t0); !errors.Is(err, ErrTooManyConns) {
+		t.Fatalf("second forwarded loopback: %v, want ErrTooManyConns", err)
+	}
+}

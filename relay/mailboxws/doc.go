@@ -75,11 +75,12 @@
 //   - MaxMessageSize (default 1 MiB): a larger frame is discarded and
 //     answered with an error message; beyond 8× the connection is closed
 //     with 1009.
-//   - Per client address (RealIPHeader or the TCP peer): at most
+//   - Per client address (the TCP peer, or a trusted proxy's header, see
+//     relay/clientip): at most
 //     PerIPConns connections and a PerIPRate/PerIPBurst token bucket for
 //     new ones. Refused clients get a welcome whose "error" says why (the
-//     Python CLI prints it), then close 1008. Loopback is exempt unless
-//     LimitLoopback.
+//     Python CLI prints it), then close 1008. A loopback peer is exempt
+//     unless LimitLoopback; an address from a header never is.
 //   - IdleTimeout (default 10 min): a connection silent that long is
 //     closed; the server pings connections silent for half of it, and
 //     any frame, ping or pong counts, so only dead peers are cut.

@@ -2,7 +2,6 @@ package mailboxws
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"time"
 )
@@ -15,9 +14,11 @@ type ipState struct {
 }
 
 // admitLocked applies the per-IP limits to a new connection from ip and
-// counts it; it returns a reason for refusal, or "". s.mu must be held.
-func (s *Server) admitLocked(ip string) string {
-	if !s.opts.LimitLoopback && isLoopback(ip) {
+// counts it; it returns a reason for refusal, or "". exempt connections
+// (a loopback TCP peer without LimitLoopback; never an address taken from
+// a proxy's header) are neither checked nor counted. s.mu must be held.
+func (s *Server) admitLocked(ip string, exempt bool) string {
+	if exempt {
 		return ""
 	}
 	now := time.Now()
@@ -62,11 +63,6 @@ func (s *Server) sweepIPsLocked(now time.Time) {
 			delete(s.ips, ip)
 		}
 	}
-}
-
-func isLoopback(ip string) bool {
-	p := net.ParseIP(ip)
-	return p != nil && p.IsLoopback()
 }
 
 // reasonLabel maps a refusal reason to a metric label.

@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wasmhole/wasmhole/relay/clientip"
 	"github.com/wasmhole/wasmhole/relay/mailbox"
 	"github.com/wasmhole/wasmhole/relay/store"
 )
@@ -77,12 +78,13 @@ type Options struct {
 	PerIPBurst int
 	// LimitLoopback applies the per-IP limits to loopback clients too;
 	// by default they are exempt, so local benchmarks and a reverse proxy
-	// on the same host (without RealIPHeader) are not throttled.
+	// on the same host are not throttled. An address a proxy reported in
+	// a header is never exempt.
 	LimitLoopback bool
-	// RealIPHeader names a header (e.g. "X-Real-IP") that carries the
-	// client address when a trusted proxy is in front. Empty: use the
-	// TCP peer address.
-	RealIPHeader string
+	// ClientIP finds the client address behind a request: the TCP peer,
+	// or a trusted proxy's header (see relay/clientip). The zero value
+	// uses the TCP peer.
+	ClientIP clientip.Resolver
 	// IdleTimeout closes a connection that sent no frame (message, ping
 	// or pong) for this long (default 10 min; negative: never). The
 	// server pings connections quiet for half of it, so live clients,
@@ -543,7 +545,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot upgrade this connection", http.StatusInternalServerError)
 		return
 	}
-	ip := s.clientIP(r)
+	addr := s.opts.ClientIP.Client(r)
+	ip := addr.String()
 	sw := &smallBufHijacker{ResponseWriter: w, h: hj}
 	c := &wsConn{s: s, ip: ip, done: make(chan bool, 1)}
 	ws, err := websocket.Accept(sw, r, &websocket.AcceptOptions{
@@ -560,7 +563,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(8 * s.opts.MaxMessageSize)
 
 	s.mu.Lock()
-	reason := s.admitLocked(ip)
+	c.exempt = !s.opts.LimitLoopback && addr.LoopbackExempt()
+	reason := s.admitLocked(ip, c.exempt)
 	if reason == "" && s.shutting {
 		reason = "server is shutting down"
 	}
@@ -593,27 +597,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go s.readLoop(c)
 }
 
-func (s *Server) clientIP(r *http.Request) string {
-	if h := s.opts.RealIPHeader; h != "" {
-		if v := r.Header.Get(h); v != "" {
-			// X-Forwarded-For may be a list: the first is the client.
-			if i := bytes.IndexByte([]byte(v), ','); i >= 0 {
-				v = v[:i]
-			}
-			if ip := net.ParseIP(trimSpace(v)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-func trimSpace(s string) string { return string(bytes.TrimSpace([]byte(s))) }
-
 // readBufPool recycles message buffers between frames. Commands do not
 // keep the buffer: everything the machine stores is copied out of it.
 var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -625,7 +608,9 @@ func (s *Server) readLoop(c *wsConn) {
 		c.ws.CloseNow()
 		s.mu.Lock()
 		delete(s.conns, c.id)
-		s.releaseIPLocked(c.ip)
+		if !c.exempt {
+			s.releaseIPLocked(c.ip)
+		}
 		s.handleLocked(mailbox.Disconnected{Conn: c.id, Now: s.now()}, nil)
 		s.mu.Unlock()
 	}()
@@ -853,6 +838,9 @@ type wsConn struct {
 	cork *corkWriter
 	br   *bufio.Reader // coder/websocket reads frames through it
 	ip   string
+	// exempt: a loopback peer not counted against the per-IP limits, so
+	// its end must not uncount a counted client of the same address.
+	exempt bool
 	// held counts this connection's frames waiting in pendOut or in a
 	// batch not yet delivered (guarded by s.mu): while any wait, later
 	// frames queue behind them.

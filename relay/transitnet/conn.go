@@ -219,6 +219,8 @@ func closeStatus(why error) (websocket.StatusCode, string) {
 		return websocket.StatusUnsupportedData, "binary messages only"
 	case errors.Is(why, ErrLingerTimeout):
 		return websocket.StatusPolicyViolation, "peer closed"
+	case errors.Is(why, ErrUpstream):
+		return websocket.StatusTryAgainLater, "transit upstream unreachable"
 	default:
 		return websocket.StatusNormalClosure, ""
 	}

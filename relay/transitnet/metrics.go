@@ -32,11 +32,11 @@ func newMetrics(s *Server) *metrics {
 	const ns, sub = "wasmhole", "transit"
 	m := &metrics{
 		connTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "connections_total", Help: "Transit client connections accepted, by transport (tcp, websocket)."}, []string{"transport"}),
+			Name: "connections_total", Help: "Transit client connections accepted, by transport (tcp, websocket; upstream: bridge connections to --transit-upstream)."}, []string{"transport"}),
 		connOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "connections_open", Help: "Transit client connections open now, by transport."}, []string{"transport"}),
 		pairs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "pairs_total", Help: "Pairs formed (transfers relayed), by transports (tcp-tcp, tcp-websocket, websocket-websocket)."}, []string{"transports"}),
+			Name: "pairs_total", Help: "Pairs formed (transfers relayed), by transports (tcp-tcp, tcp-websocket, websocket-websocket; upstream-websocket: bridged)."}, []string{"transports"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "bytes_relayed_total", Help: "Bytes relayed, both directions."}),
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,

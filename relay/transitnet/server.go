@@ -39,7 +39,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -49,6 +48,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wasmhole/wasmhole/relay/clientip"
 	"github.com/wasmhole/wasmhole/relay/iplimit"
 	"github.com/wasmhole/wasmhole/relay/transit"
 )
@@ -96,7 +96,16 @@ type Limits struct {
 // Options configure a Server.
 type Options struct {
 	Limits
-	Logger logr.Logger
+	// ClientIP finds the client address of a /transit request: the TCP
+	// peer, or a trusted proxy's header (relay/clientip). The zero value
+	// uses the TCP peer. The TCP listener always uses the peer.
+	ClientIP clientip.Resolver
+	// Upstream ("host:port") turns on bridge mode: every WebSocket client
+	// is relayed to this TCP transit relay over a connection of its own
+	// instead of being paired here (see bridge.go). The TCP listener, if
+	// any, still pairs locally.
+	Upstream string
+	Logger   logr.Logger
 	// Registerer receives the wasmhole_transit_* collectors; nil skips
 	// registration (the counters still feed Stats).
 	Registerer prometheus.Registerer
@@ -114,12 +123,16 @@ type Stats struct {
 // Server is a transit relay. Create it with New, feed it listeners with
 // ServeTCP and WebSocket requests with ServeHTTP, stop it with Shutdown.
 type Server struct {
-	log     logr.Logger
-	met     *metrics
-	limiter *iplimit.Limiter
-	limits  atomic.Pointer[Limits]
-	nextID  atomic.Uint64
-	bytes   atomic.Int64
+	log      logr.Logger
+	ip       clientip.Resolver
+	upstream string
+	stopping context.Context // cancelled by Shutdown
+	stop     context.CancelFunc
+	met      *metrics
+	limiter  *iplimit.Limiter
+	limits   atomic.Pointer[Limits]
+	nextID   atomic.Uint64
+	bytes    atomic.Int64
 
 	mu      sync.Mutex // guards everything below
 	mach    *transit.Machine
@@ -133,12 +146,15 @@ type Server struct {
 // New returns a server; it does not listen yet.
 func New(opts Options) (*Server, error) {
 	s := &Server{
-		log:     opts.Logger,
-		limiter: iplimit.New(ipConfig(opts.Limits)),
-		mach:    transit.New(transit.Config{UnpairedTimeout: opts.UnpairedTimeout}),
-		conns:   map[transit.ConnID]*conn{},
-		timers:  map[transit.ConnID]*time.Timer{},
+		log:      opts.Logger,
+		ip:       opts.ClientIP,
+		upstream: opts.Upstream,
+		limiter:  iplimit.New(ipConfig(opts.Limits)),
+		mach:     transit.New(transit.Config{UnpairedTimeout: opts.UnpairedTimeout}),
+		conns:    map[transit.ConnID]*conn{},
+		timers:   map[transit.ConnID]*time.Timer{},
 	}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	l := opts.Limits
 	s.limits.Store(&l)
 	s.met = newMetrics(s)
@@ -207,7 +223,7 @@ func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		release, err := s.admit(nc.RemoteAddr())
+		release, err := s.admit(clientip.Addr{IP: clientip.Peer(nc.RemoteAddr().String())})
 		if err != nil {
 			s.log.V(1).Info("transit connection refused", "remote", nc.RemoteAddr().String(), "err", err.Error())
 			nc.Close()
@@ -223,12 +239,15 @@ func (s *Server) ServeTCP(ctx context.Context, ln net.Listener) error {
 }
 
 // admit applies the per-address limits.
-func (s *Server) admit(addr net.Addr) (func(), error) {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
+func (s *Server) admit(a clientip.Addr) (func(), error) {
+	if !a.IP.IsValid() {
 		return func() {}, nil // not an IP transport; nothing to limit
 	}
-	release, err := s.limiter.Acquire(ap.Addr(), time.Now())
+	acquire := s.limiter.Acquire
+	if a.FromHeader {
+		acquire = s.limiter.AcquireForwarded
+	}
+	release, err := acquire(a.IP, time.Now())
 	if err != nil {
 		kind := "per_ip_conns"
 		if errors.Is(err, iplimit.ErrRateLimited) {
@@ -264,6 +283,7 @@ func (s *Server) start(c *conn) bool {
 // for their goroutines, or for ctx. Listeners are closed by cancelling the
 // ServeTCP context and by the HTTP server's own Shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
 	s.mu.Lock()
 	s.closing = true
 	conns := make([]*conn, 0, len(s.conns))
@@ -406,6 +426,8 @@ func (s *Server) countError(err error) {
 		kind = "linger_timeout"
 	case errors.Is(err, ErrShuttingDown):
 		kind = "shutdown"
+	case errors.Is(err, ErrUpstream):
+		kind = "upstream"
 	}
 	s.met.errors.WithLabelValues(kind).Inc()
 }
@@ -512,7 +534,8 @@ var wsAcceptOptions = &websocket.AcceptOptions{
 
 // ServeHTTP accepts one WebSocket transit client (mount it at /transit).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	release, err := s.admit(remoteAddr(r))
+	client := s.ip.Client(r)
+	release, err := s.admit(client)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusTooManyRequests)
 		return
@@ -531,17 +554,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.met.errors.WithLabelValues("websocket_upgrade").Inc()
 		return
 	}
-	c := s.newConn(transportWS, r.RemoteAddr, release)
+	c := s.newConn(transportWS, client.String(), release)
 	c.ws = ws
 	if !s.start(c) {
 		return
 	}
+	if s.upstream != "" {
+		s.serveBridge(c)
+		return
+	}
 	s.serve(c)
 }
-
-type addrString string
-
-func (a addrString) Network() string { return "tcp" }
-func (a addrString) String() string  { return string(a) }
-
-func remoteAddr(r *http.Request) net.Addr { return addrString(r.RemoteAddr) }
