@@ -2,13 +2,25 @@
 // over saved settings over config.json over the relay's /relay.json over
 // the page's origin; the public mailbox's two spellings; https dials only
 // wss://. Unit tests in node, then the page in Chromium reading a
-// /relay.json whose TCP transit is not on port 4001.
+// /relay.json whose TCP transit is not on port 4001: a stub, then our
+// relay with a file to `wormhole receive` given no --transit-helper.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { resolveConfig, cliCommand, clientOptions } from '../app/config.js';
-import { launch, openPage, makeSite, need, CHROMIUM } from './harness.mjs';
+import {
+  launch,
+  openPage,
+  makeSite,
+  startRelay,
+  CLI,
+  randomFile,
+  sha256File,
+  tmpdir,
+  need,
+  CHROMIUM,
+} from './harness.mjs';
 import { serveStatic } from './static.mjs';
 
 const HTTP = { protocol: 'http:', host: 'page.test:8080', hostname: 'page.test' };
@@ -173,5 +185,48 @@ test('the page reads /relay.json when config.json leaves an address empty; query
     assert.deepEqual(c.relays, [{ websocket: [`ws://${origin}/relay-transit`], tcp: ['cfg.test:7000'] }]);
   } finally {
     await b.close();
+  }
+});
+
+test('our relay with an empty config.json: the page advertises its real TCP transit port and the CLI needs no flag', async (t) => {
+  if (!need(t, CHROMIUM, 'wormhole')) return;
+  const relay = await startRelay({ config: { mailbox: '', transit: '', transitTCP: '' } });
+  const work = await tmpdir();
+  const b = await launch();
+  try {
+    const port = Number(relay.tcp.split(':')[1]);
+    assert.notEqual(port, 4001);
+    await openPage(b.page, relay.pageURL);
+    const client = await b.page.evaluate(() => ({ ...window.wasmhole.client }));
+    assert.equal(client.mailboxURL, relay.mailboxURL);
+    assert.deepEqual(client.relays, [{ websocket: [relay.transitURL], tcp: [relay.tcp] }]);
+    const src = path.join(work, 'hint.bin');
+    const sum = await randomFile(src, 200000);
+    await b.page.getByLabel('Files', { exact: true }).setInputFiles([src]);
+    await b.page.getByRole('button', { name: 'Send', exact: true }).click();
+    await b.page.waitForFunction(() => document.getElementById('code').value !== '', null, { timeout: 60000 });
+    const code = await b.page.locator('#code').inputValue();
+    assert.equal(
+      await b.page.locator('#cli-command').textContent(),
+      `wormhole --relay-url ${relay.mailboxURL} receive ${code}`,
+    );
+    const cli = new CLI('wormhole', [
+      '--relay-url',
+      relay.mailboxURL,
+      'receive',
+      '--no-listen',
+      '--accept-file',
+      '--hide-progress',
+      '-o',
+      path.join(work, 'got.bin'),
+      code,
+    ]);
+    const r = await cli.wait(120000);
+    assert.equal(r.code, 0, cli.out);
+    assert.equal(await sha256File(path.join(work, 'got.bin')), sum);
+  } finally {
+    await b.close();
+    await relay.stop();
+    await fsp.rm(work, { recursive: true, force: true });
   }
 });
