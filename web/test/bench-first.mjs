@@ -7,6 +7,8 @@
 //   typed: focuses the text field (a code is reserved), sends 1 s after ready
 //   cold:  sets the text without any sign of intent, sends 1 s after ready
 //          (the reference: the code is allocated only at Send, as before)
+//   blank: a page with one paragraph and no script work (the ceiling for
+//          first paint on this machine at this moment)
 // Printed: time to interactive, time to wasm ready, first contentful paint,
 // Send -> code shown, and the mailbox's bare WebSocket welcome time (the
 // ceiling for a code that is not reserved), plus the wasm's size.
@@ -21,6 +23,14 @@ import { once } from 'node:events';
 import { startRelay, buildSite, CHROMIUM } from './harness.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS || 5);
+
+const BLANK_HTML =
+  '<!doctype html><meta charset="utf-8"><title>blank</title><p>blank page</p><script src="web/bench-blank.js"></script>';
+const BLANK_JS = `addEventListener('load', () => setTimeout(() => {
+  const fcp = (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime;
+  location.href = REPORT + '?r=' + encodeURIComponent(JSON.stringify({ mode: 'blank', fcp }));
+}, 200));
+`;
 
 const DRIVER = `// bench driver, added to the bench's copy of the site only
 const mode = new URLSearchParams(location.search).get('bench');
@@ -126,8 +136,12 @@ async function main() {
       path.join(dir, 'index.html'),
       html.replace('</head>', '<script type="module" src="web/bench-driver.js"></script>\n</head>'),
     );
+    await fsp.writeFile(path.join(dir, 'blank.html'), BLANK_HTML);
+    await fsp.writeFile(path.join(dir, 'web/bench-blank.js'), BLANK_JS.replace('REPORT', JSON.stringify(report.url)));
     const all = { early: [], typed: [], cold: [] };
+    const blank = [];
     for (let i = 0; i < ROUNDS; i++) {
+      blank.push(await round(`${relay.pageURL}blank.html`, 'blank', report));
       for (const mode of Object.keys(all)) all[mode].push(await round(relay.pageURL, mode, report));
     }
     const every = Object.values(all).flat();
@@ -136,7 +150,9 @@ async function main() {
       `first second: ${ROUNDS} rounds per user, chromium --headless (no DevTools client), fresh profile each, loopback`,
     );
     console.log(`  first contentful paint         ${range(every.map((r) => r.fcp))}`);
+    console.log(`  blank page first paint         ${range(blank.map((r) => r.fcp))}   (ceiling)`);
     console.log(`  time to interactive            ${range(every.map((r) => r.interactive))}   (handlers attached)`);
+    console.log(`  interactive - first paint      ${range(every.map((r) => r.interactive - r.fcp))}`);
     console.log(
       `  wasm client ready              ${range(every.map((r) => r.ready))}   (before: the page was interactive only now)`,
     );
