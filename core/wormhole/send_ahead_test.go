@@ -22,8 +22,7 @@ func TestSendOnAllocatedWormhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := w.AllocateCode(ctx)
-	if err != nil {
+	if _, err := w.AllocateCode(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := snd.SendText(ctx, "x", wormhole.SendOptions{Wormhole: w, Code: "9-not-it"}); !errors.Is(err, wormhole.ErrCodeSet) {
@@ -34,7 +33,8 @@ func TestSendOnAllocatedWormhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, err = w.AllocateCode(ctx); err != nil {
+	code, err := w.AllocateCode(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var got string
