@@ -147,12 +147,15 @@ export function setupReceive(client) {
     let result;
     try {
       result = await o.accept(sink, {
-        onStatus: (s) => {
+        onStatus: (/** @type {string} */ s, /** @type {{held?: number}} */ ev) => {
           if (s === 'transferring') {
             $('receive-progress').hidden = false;
             setStatus(status, 'info', 'Receiving…');
           }
           if (s === 'unpacking') setStatus(status, 'info', 'Unpacking…');
+          if (s === 'reconnecting') {
+            setStatus(status, 'info', `Connection lost, reconnecting… ${fmtBytes((ev && ev.held) || 0)} kept.`);
+          }
         },
         onProgress: (got, total) => meter.update(got, total),
       });

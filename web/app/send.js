@@ -109,6 +109,8 @@ export function setupSend(client, reserver) {
           $('send-progress').hidden = false;
           setStatus(status, 'info', 'Sending…');
         }
+        // Between two wasmhole ends a lost connection is resumed.
+        if (s === 'reconnecting') setStatus(status, 'info', 'Connection lost, reconnecting…');
       },
       onProgress: (sent, total) => meter.update(sent, total),
     };
