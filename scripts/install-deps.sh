@@ -2,7 +2,8 @@
 # Installs everything the tests need on a clean Debian machine, idempotently:
 # the reference peers (../shared/peers/install.sh), Debian's Chromium for the
 # browser tests, python3-spake2 for the SPAKE2 interop test, podman for the
-# container build check, staticcheck, the Go modules and the npm packages.
+# container build check, staticcheck, the Go modules and the npm packages
+# (the JS checkers at the root, the browser tests, the Worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
@@ -24,7 +25,8 @@ fi
 go mod download
 go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-for d in web/test relay/worker; do
+# The root package.json pins the JS checkers (prettier, eslint, typescript).
+for d in . web/test relay/worker; do
   if [ -f "$d/package.json" ]; then
     (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
   fi
