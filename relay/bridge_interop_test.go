@@ -24,7 +24,8 @@ import (
 //   - our relay is the mailbox on 127.0.0.1:4000 (the stock CLI's default
 //     ws://relay.magic-wormhole.io:4000/v1) with --transit-upstream
 //     tcp:transit.magic-wormhole.io:4001 and no TCP transit of its own;
-//   - the stock Python CLI runs with no flags at all;
+//   - Debian's stock Python CLI 0.12 runs with no flags at all, today's
+//     upstream CLI with only --relay-url (its default mailbox is wss://);
 //   - our native client takes its relay from /relay.json, as the page does:
 //     one relay hint with the upstream's TCP address and our WebSocket URL,
 //     and dials the WebSocket, which the bridge carries to the reference
@@ -56,13 +57,32 @@ func TestBridgeZeroFlagCLI(t *testing.T) {
 	// client could dial over TCP too.
 	hint.WebSocket[0].Priority = 10
 	client := &wormhole.Client{MailboxURL: rc.Mailbox, Relays: []transit.RelayHint{hint}, RelayOnly: true}
-	const bridged = `wasmhole_transit_pairs_total{transports="upstream-websocket"}`
 
+	// Debian's 0.12 gets no flag at all; today's upstream CLI only the
+	// mailbox, since its default is wss:// on port 443 (no transit flag).
+	upstream := filepath.Join(peers.SharedDir(), "peers", "upstream", "wormhole")
+	clis := []struct {
+		name, prog string
+		pre        []string
+	}{
+		{"debian-0.12", pythonCLI, nil},
+		{"upstream", upstream, []string{"--relay-url", "ws://relay.magic-wormhole.io:4000/v1"}},
+	}
+	for _, cli := range clis {
+		t.Run(cli.name, func(t *testing.T) { bridgeTransfers(t, r, ref, client, cli.prog, cli.pre) })
+	}
+}
+
+// bridgeTransfers sends a file each way between prog (with the global
+// flags pre) and client.
+func bridgeTransfers(t *testing.T, r *relayProc, ref *peers.Servers, client *wormhole.Client, prog string, pre []string) {
+	const bridged = `wasmhole_transit_pairs_total{transports="upstream-websocket"}`
+	args := func(a ...string) []string { return append(append([]string{}, pre...), a...) }
 	t.Run("cli-sends", func(t *testing.T) {
 		src, dst := t.TempDir(), t.TempDir()
 		want := peers.WriteRandomFile(t, filepath.Join(src, "payload.bin"), fileSize)
 		before, carried := r.metrics(t)[bridged], ref.RelayedPairs(t)
-		send := peers.Start(t, src, nil, "", pythonCLI, "send", "--hide-progress", "payload.bin")
+		send := peers.Start(t, src, nil, "", prog, args("send", "--hide-progress", "payload.bin")...)
 		code := send.Code(t, 60*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 		defer cancel()
@@ -88,7 +108,7 @@ func TestBridgeZeroFlagCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recv := peers.Start(t, dst, nil, "", pythonCLI, "receive", "--hide-progress", "--accept-file", <-codes)
+		recv := peers.Start(t, dst, nil, "", prog, args("receive", "--hide-progress", "--accept-file", <-codes)...)
 		waitCLI(t, recv, cliTimeout, "receiver")
 		if err := tr.Wait(); err != nil {
 			t.Fatalf("send: %v\nreceiver:\n%s", err, recv.Output())

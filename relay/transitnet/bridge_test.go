@@ -2,6 +2,7 @@ package transitnet
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,11 +14,13 @@ import (
 	"github.com/coder/websocket"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmhole/wasmhole/relay/transit"
 )
 
 // startBridge runs a relay in bridge mode towards upstream ("host:port")
 // and returns it as a testRelay whose wsURL is the bridge's /transit.
-func startBridge(t *testing.T, upstream string, lim Limits) *testRelay {
+func startBridge(t testing.TB, upstream string, lim Limits) *testRelay {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := New(Options{Limits: lim, Upstream: upstream, Logger: logr.Discard(), Registerer: reg})
@@ -166,4 +169,91 @@ func TestBridgeBackpressure(t *testing.T) {
 			t.Fatalf("after %d of %d bytes: %v", got, n, err)
 		}
 	}
+}
+
+// BenchmarkBridge moves 64 MiB from a WebSocket client to a TCP client
+// per round, alternating two paths in the same run: "local", the pair
+// formed in this relay (the reference), and "bridge", WebSocket into a
+// bridge and on over TCP to an upstream relay that pairs it. The ceiling
+// is a plain loopback TCP copy of the same bytes.
+//
+//	go test -run '^$' -bench Bridge -benchtime 10x ./relay/transitnet/
+func BenchmarkBridge(b *testing.B) {
+	const size = 64 << 20
+	up := startRelay(b, Limits{})
+	br := startBridge(b, up.tcpAddr, Limits{})
+	chunk := make([]byte, 256<<10)
+	round := func(ws *wsStream, tcp *tcpStream) time.Duration {
+		expect(b, ws, "ok\n")
+		expect(b, tcp, "ok\n")
+		start := time.Now()
+		go func() {
+			for sent := 0; sent < size; sent += len(chunk) {
+				if _, err := ws.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		buf := make([]byte, 256<<10)
+		for got := 0; got < size; {
+			n, err := tcp.Read(buf)
+			got += n
+			if err != nil {
+				b.Fatalf("after %d bytes: %v", got, err)
+			}
+		}
+		d := time.Since(start)
+		ws.Close()
+		tcp.Close()
+		return d
+	}
+	ceiling := func() time.Duration {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for sent := 0; sent < size; sent += len(chunk) {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}()
+		c, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		buf := make([]byte, 256<<10)
+		for got := 0; got < size; {
+			n, err := c.Read(buf)
+			got += n
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	var local, bridged, raw time.Duration
+	for i := range b.N {
+		tok := fmt.Sprintf("%064x", i)
+		line := func(side string) string { return transit.Request{Token: tok, Side: side}.String() }
+		local += round(dialWS(b, up, line(sideA)), dialTCP(b, up, line(sideB)))
+		bridged += round(dialWS(b, br, line(sideA)), dialTCP(b, up, line(sideB)))
+		raw += ceiling()
+	}
+	mbps := func(d time.Duration) float64 { return float64(b.N) * size / d.Seconds() / 1e6 }
+	b.ReportMetric(mbps(local), "local-MB/s")
+	b.ReportMetric(mbps(bridged), "bridge-MB/s")
+	b.ReportMetric(mbps(raw), "tcp-ceiling-MB/s")
+	b.ReportMetric(mbps(bridged)/mbps(local), "bridge/local")
+	b.Logf("%d rounds of %d MiB: local pair %.0f MB/s, bridge %.0f MB/s (%.2f×), loopback TCP ceiling %.0f MB/s",
+		b.N, size>>20, mbps(local), mbps(bridged), mbps(bridged)/mbps(local), mbps(raw))
 }

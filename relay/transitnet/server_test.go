@@ -32,7 +32,7 @@ type testRelay struct {
 	wsURL   string
 }
 
-func startRelay(t *testing.T, lim Limits) *testRelay {
+func startRelay(t testing.TB, lim Limits) *testRelay {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := New(Options{Limits: lim, Logger: logr.Discard(), Registerer: reg})
@@ -175,7 +175,7 @@ func (s *wsStream) Read(p []byte) (int, error) {
 func (s *wsStream) closeWrite() error { return s.c.Close(websocket.StatusNormalClosure, "") }
 func (s *wsStream) Close() error      { return s.c.CloseNow() }
 
-func dialTCP(t *testing.T, r *testRelay, line string) *tcpStream {
+func dialTCP(t testing.TB, r *testRelay, line string) *tcpStream {
 	t.Helper()
 	c, err := net.Dial("tcp", r.tcpAddr)
 	if err != nil {
@@ -190,7 +190,7 @@ func dialTCP(t *testing.T, r *testRelay, line string) *tcpStream {
 	return &tcpStream{TCPConn: c.(*net.TCPConn), br: bufio.NewReader(c)}
 }
 
-func dialWS(t *testing.T, r *testRelay, line string) *wsStream {
+func dialWS(t testing.TB, r *testRelay, line string) *wsStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -208,7 +208,7 @@ func dialWS(t *testing.T, r *testRelay, line string) *wsStream {
 	return &wsStream{c: c}
 }
 
-func expect(t *testing.T, s io.Reader, want string) {
+func expect(t testing.TB, s io.Reader, want string) {
 	t.Helper()
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(s, got); err != nil {
