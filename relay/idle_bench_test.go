@@ -27,7 +27,11 @@ import (
 //	go test -run '^$' -bench IdleConns -benchtime 1x ./relay/
 //
 // RELAY_BENCH_IDLE_CONNS is the list of counts (default "5000,15000"; the
-// descriptor limit of 20,000 per process bounds it below 20,000).
+// descriptor limit of 20,000 per process bounds it below 20,000). The
+// reference is measured at the first count only, unless
+// RELAY_BENCH_IDLE_REF=all: on a loaded 2-core machine it opens fewer than
+// 150 connections a second, and 15,000 of them overrun mbbench's 115 s
+// deadline.
 func BenchmarkIdleConns(b *testing.B) {
 	relayBin, mbbench := buildBenchTools(b)
 	counts := idleCounts(b)
@@ -36,8 +40,9 @@ func BenchmarkIdleConns(b *testing.B) {
 		n      int
 	}
 	results := map[key][]idleResult{}
+	refAll := os.Getenv("RELAY_BENCH_IDLE_REF") == "all"
 	for range b.N {
-		for _, n := range counts {
+		for i, n := range counts {
 			dir := b.TempDir()
 			p := startRelayExe(b, relayBin, relayEnv(), dir, freeAddr(b), freeAddr(b), "--log-level", "info")
 			r := runIdle(b, mbbench, p.MailboxURL(), p.cmd.Process.Pid, n)
@@ -45,7 +50,9 @@ func BenchmarkIdleConns(b *testing.B) {
 				b.Errorf("relay serve exit: %v\n%s", err, tail(p.out.String(), 2000))
 			}
 			results[key{"ours", n}] = append(results[key{"ours", n}], r)
-
+			if i > 0 && !refAll {
+				continue
+			}
 			ref := peers.StartReference(peers.NoSkip(b), 0, 0)
 			pid := refMailboxPID(b, ref)
 			time.Sleep(200 * time.Millisecond)
@@ -55,8 +62,14 @@ func BenchmarkIdleConns(b *testing.B) {
 	}
 	for _, n := range counts {
 		ours, ref := results[key{"ours", n}], results[key{"reference", n}]
-		o, r := meanIdle(ours), meanIdle(ref)
+		o := meanIdle(ours)
 		b.ReportMetric(o.perConn, fmt.Sprintf("KiB/conn-ours-%d", n))
+		if len(ref) == 0 {
+			b.Logf("%6d idle conns held 10 s: ours %5.1f KiB/conn (runs %s; after opening %.1f), reference not measured (RELAY_BENCH_IDLE_REF=all) (target ≤ 10 KiB)",
+				n, o.perConn, idleRuns(ours), o.afterOpen)
+			continue
+		}
+		r := meanIdle(ref)
 		b.ReportMetric(r.perConn, fmt.Sprintf("KiB/conn-reference-%d", n))
 		b.Logf("%6d idle conns held 10 s: ours %5.1f KiB/conn (runs %s; after opening %.1f), reference %5.1f KiB/conn (runs %s), ratio %.2f (target ≤ 10 KiB)",
 			n, o.perConn, idleRuns(ours), o.afterOpen, r.perConn, idleRuns(ref), o.perConn/r.perConn)
