@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmhole/wasmhole/relay/mailbox"
 	"github.com/wasmhole/wasmhole/relay/mailboxws"
 	"github.com/wasmhole/wasmhole/relay/transitnet"
 )
@@ -37,6 +38,11 @@ type Config struct {
 	MaxMessageSize  int64
 	MaxMailboxBytes int64
 	IdleTimeout     time.Duration
+
+	MaxMailboxMessages  int
+	MaxClientBytes      int64
+	MaxTotalBytes       int64
+	MaxListenersPerSide int
 
 	PerIPConns    int
 	PerIPRate     float64
@@ -119,7 +125,11 @@ func serveFlags(fs *flag.FlagSet, c *Config) []flagSpec {
 	dur(&c.Expiry, "expiry", 11*time.Minute, "delete mailboxes untouched for this long", false)
 	dur(&c.PruneInterval, "prune-interval", 5*time.Minute, "how often to look for expired mailboxes", false)
 	i64(&c.MaxMessageSize, "max-message-size", mailboxws.DefaultMaxMessageSize, "largest mailbox WebSocket message in bytes; bigger ones get an error", false)
-	i64(&c.MaxMailboxBytes, "max-mailbox-bytes", 16<<20, "most message bytes stored per mailbox (0: unlimited)", false)
+	i64(&c.MaxMailboxBytes, "max-mailbox-bytes", mailbox.DefaultMaxMailboxBytes, "most bytes stored per mailbox; a message counts its body, phase, id and side plus 256 (0: unlimited)", false)
+	integer(&c.MaxMailboxMessages, "max-mailbox-messages", mailbox.DefaultMaxMailboxMessages, "most messages stored per mailbox (0: unlimited)", false)
+	i64(&c.MaxClientBytes, "max-client-bytes", mailbox.DefaultMaxClientBytes, "most bytes stored for messages added from one client address (IPv6 per /64; loopback exempt unless --limit-loopback) and not yet deleted (0: unlimited)", false)
+	i64(&c.MaxTotalBytes, "max-total-bytes", mailbox.DefaultMaxTotalBytes, "most bytes stored in all mailboxes together (0: unlimited)", false)
+	integer(&c.MaxListenersPerSide, "max-listeners-per-side", mailbox.DefaultMaxListenersPerSide, "most connections that may have one side of a mailbox open at once (0: unlimited)", false)
 	dur(&c.IdleTimeout, "idle-timeout", mailboxws.DefaultIdleTimeout, "close mailbox connections silent this long (they are pinged first; 0: never)", false)
 	integer(&c.PerIPConns, "per-ip-conns", mailboxws.DefaultPerIPConns, "open connections per client address, for the mailbox and for transit each (IPv6 per /64; 0: unlimited)", false)
 	f64 := func(p *float64, name string, def float64, usage string, reload bool) {
@@ -283,7 +293,8 @@ func (c *Config) validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("%w: --log-format must be json or text", ErrConfig)
 	}
-	if c.PerIPConns < 0 || c.PerIPRate < 0 || c.PerIPBurst < 0 || c.MaxMailboxBytes < 0 || c.IdleTimeout < 0 {
+	if c.PerIPConns < 0 || c.PerIPRate < 0 || c.PerIPBurst < 0 || c.MaxMailboxBytes < 0 || c.IdleTimeout < 0 ||
+		c.MaxMailboxMessages < 0 || c.MaxClientBytes < 0 || c.MaxTotalBytes < 0 || c.MaxListenersPerSide < 0 {
 		return fmt.Errorf("%w: limits and timeouts must not be negative (0 means none)", ErrConfig)
 	}
 	if c.Expiry <= 0 || c.PruneInterval <= 0 {

@@ -187,6 +187,12 @@ func (r *relay) run() (err error) {
 		Expiry:           c.Expiry,
 		PruneInterval:    c.PruneInterval,
 		Hashcash:         c.HashcashBits,
+
+		// Storage caps ("0: unlimited", as above).
+		MaxMailboxMessages:  int(zeroMeansUnlimited(int64(c.MaxMailboxMessages))),
+		MaxClientBytes:      zeroMeansUnlimited(c.MaxClientBytes),
+		MaxTotalBytes:       zeroMeansUnlimited(c.MaxTotalBytes),
+		MaxListenersPerSide: int(zeroMeansUnlimited(int64(c.MaxListenersPerSide))),
 	})
 	if err != nil {
 		return fmt.Errorf("mailbox server: %w", err)
@@ -401,6 +407,13 @@ func (r *relay) routes() http.Handler {
 		if !r.healthy.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprint(w, "shutting down\n")
+			return
+		}
+		if err := r.mbox.Healthy(); err != nil {
+			// A mailbox store write failed: changes are refused until
+			// one succeeds again.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "mailbox store failing: %v\n", err)
 			return
 		}
 		fmt.Fprint(w, "ok\n")

@@ -2,11 +2,11 @@ package mailbox
 
 import "strconv"
 
-func (m *Machine) connected(o *out, id ConnID) {
+func (m *Machine) connected(o *out, id ConnID, client string) {
 	if _, dup := m.conns[id]; dup {
 		return
 	}
-	c := &conn{id: id}
+	c := &conn{id: id, client: client}
 	m.conns[id] = c
 	m.stats.connsTotal++
 	e := newEnc("welcome", len(m.welcome)+96)

@@ -17,6 +17,10 @@ type Start struct{ Now time.Time }
 type Connected struct {
 	Conn ConnID
 	Now  time.Time
+	// Client names the client's address for Config.MaxClientBytes (the
+	// driver groups IPv6 by /64); "" exempts the connection from that
+	// cap.
+	Client string
 }
 
 // Received: one complete frame, decoded with DecodeCommand.
@@ -84,6 +88,21 @@ type Send struct {
 	After uint64
 }
 
+// Replay sends a mailbox's stored messages to a connection that opened
+// it, one "message" frame each, in order (only with Config.StreamReplays).
+// Frame encodes one when the driver is about to write it, so a client that
+// reads slowly holds a reference to the stored messages and one frame, not
+// a copy of the whole mailbox. After is as for Send.
+type Replay struct {
+	Conn  ConnID
+	Msgs  []store.Message // read-only: shared with the machine
+	After uint64
+	now   int64
+}
+
+// Frame returns the frame of Msgs[i].
+func (r Replay) Frame(i int) []byte { return encodeMessage(&r.Msgs[i], r.now) }
+
 // Persist a change (see relay/store).
 type Persist struct{ Op store.Op }
 
@@ -102,6 +121,7 @@ type SetTimer struct {
 }
 
 func (Send) isAction()      {}
+func (Replay) isAction()    {}
 func (Persist) isAction()   {}
 func (CloseConn) isAction() {}
 func (SetTimer) isAction()  {}

@@ -14,6 +14,19 @@ const (
 	DefaultExpiry          = 11 * time.Minute
 	DefaultPruneInterval   = 5 * time.Minute
 	DefaultMaxMailboxBytes = 16 << 20
+	// DefaultMaxMailboxMessages caps the messages of one mailbox: a
+	// wormhole session adds a handful, a long dilation session a few
+	// hundred.
+	DefaultMaxMailboxMessages = 1000
+	// DefaultMaxClientBytes caps what one client address may have stored
+	// at once, over all mailboxes (four full mailboxes).
+	DefaultMaxClientBytes = 64 << 20
+	// DefaultMaxTotalBytes caps what the whole server stores at once.
+	DefaultMaxTotalBytes = 512 << 20
+	// DefaultMaxListenersPerSide caps the connections that have one side
+	// of a mailbox open at once: one, plus a few a reconnecting client may
+	// leave behind before the server notices they are gone.
+	DefaultMaxListenersPerSide = 4
 	// MaxNameplateLen is the longest nameplate accepted by claim (the
 	// reference server ≥0.7.0 uses the same bound).
 	MaxNameplateLen = 40
@@ -48,9 +61,29 @@ type Config struct {
 	// deletes it (default 11 min); PruneInterval is how often the pruner
 	// runs (default 5 min).
 	Expiry, PruneInterval time.Duration
-	// MaxMailboxBytes caps the bodies stored in one mailbox (default
-	// 16 MiB, negative: unlimited): the machine keeps mailboxes in memory.
-	MaxMailboxBytes int64
+	// The machine keeps every stored message in memory, so what clients
+	// may store is capped. A message costs MessageCost bytes: its body,
+	// phase, id and side, plus a fixed overhead. For each cap, zero means
+	// the default and a negative value means unlimited.
+	//
+	// MaxMailboxBytes caps one mailbox (default 16 MiB),
+	// MaxMailboxMessages its message count (default 1000), MaxClientBytes
+	// the messages added by one client address (Connected.Client) and
+	// still stored (default 64 MiB), MaxTotalBytes everything stored
+	// (default 512 MiB). An add over a cap gets an error; the connection
+	// stays usable.
+	MaxMailboxBytes    int64
+	MaxMailboxMessages int
+	MaxClientBytes     int64
+	MaxTotalBytes      int64
+	// MaxListenersPerSide caps the connections that may have one side of
+	// a mailbox open at once (default 4): each holds a replay of the
+	// mailbox while it is written.
+	MaxListenersPerSide int
+	// StreamReplays makes open answer with one Replay action instead of a
+	// Send per stored message, for drivers that encode frames as they
+	// write them (see Replay).
+	StreamReplays bool
 	// Rand supplies nameplate choices, mailbox ids and hashcash resources
 	// (default crypto/rand).
 	Rand io.Reader
@@ -67,12 +100,16 @@ type Machine struct {
 	stats   counters
 	// ops counts the Persist actions emitted so far (see Send.After).
 	ops uint64
+	// clientBytes is what each client address has stored now (see
+	// Config.MaxClientBytes).
+	clientBytes map[string]int64
 }
 
 type counters struct {
 	nameplates    int
 	mailboxes     int
-	messages      int // stored now
+	messages      int   // stored now
+	bytes         int64 // their MessageCost, summed
 	messagesTotal uint64
 	connsTotal    uint64
 	sessions      map[string]uint64
@@ -104,7 +141,8 @@ type mailbox struct {
 	updated      int64
 	sides        []store.MailboxSide
 	msgs         []store.Message
-	bytes        int64
+	bytes        int64            // MessageCost of msgs, summed
+	charges      map[string]int64 // bytes of msgs by the client that added them
 	lastRX       int64
 	nextSeq      int64
 	listeners    []*conn
@@ -115,6 +153,7 @@ type mailbox struct {
 type conn struct {
 	id        ConnID
 	resource  string // hashcash resource offered in this connection's welcome
+	client    string // Connected.Client
 	permitted bool
 	app       *app
 	side      string
@@ -142,14 +181,19 @@ func New(cfg Config) *Machine {
 	if cfg.MaxMailboxBytes == 0 {
 		cfg.MaxMailboxBytes = DefaultMaxMailboxBytes
 	}
+	cfg.MaxMailboxMessages = int(orDefault(int64(cfg.MaxMailboxMessages), DefaultMaxMailboxMessages))
+	cfg.MaxClientBytes = orDefault(cfg.MaxClientBytes, DefaultMaxClientBytes)
+	cfg.MaxTotalBytes = orDefault(cfg.MaxTotalBytes, DefaultMaxTotalBytes)
+	cfg.MaxListenersPerSide = int(orDefault(int64(cfg.MaxListenersPerSide), DefaultMaxListenersPerSide))
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
 	m := &Machine{
-		cfg:   cfg,
-		apps:  make(map[string]*app),
-		conns: make(map[ConnID]*conn),
-		stats: counters{sessions: make(map[string]uint64), errors: make(map[string]uint64)},
+		cfg:         cfg,
+		apps:        make(map[string]*app),
+		conns:       make(map[ConnID]*conn),
+		clientBytes: make(map[string]int64),
+		stats:       counters{sessions: make(map[string]uint64), errors: make(map[string]uint64)},
 	}
 	m.buildWelcome()
 	return m
@@ -188,7 +232,7 @@ func (m *Machine) Handle(ev Event) []Action {
 		o.acts = append(o.acts, SetTimer{Name: PruneTimer, After: m.cfg.PruneInterval})
 	case Connected:
 		o.now = e.Now.UnixMicro()
-		m.connected(&o, e.Conn)
+		m.connected(&o, e.Conn, e.Client)
 	case Received:
 		o.now = e.Now.UnixMicro()
 		if c := m.conns[e.Conn]; c != nil {

@@ -98,6 +98,17 @@ func (h *harness) do(ev Event) []sent {
 				h.t.Fatalf("frame %s depends on %d ops, only %d emitted", a.Data, a.After, len(h.log)+len(ops))
 			}
 			out = append(out, sent{a.Conn, a.Data, msg, a.After})
+		case Replay:
+			if a.After > uint64(len(h.log)+len(ops)) {
+				h.t.Fatalf("replay depends on %d ops, only %d emitted", a.After, len(h.log)+len(ops))
+			}
+			for i := range a.Msgs {
+				var msg map[string]any
+				if err := json.Unmarshal(a.Frame(i), &msg); err != nil {
+					h.t.Fatalf("replay frame is not a JSON object: %q: %v", a.Frame(i), err)
+				}
+				out = append(out, sent{a.Conn, a.Frame(i), msg, a.After})
+			}
 		case Persist:
 			ops = append(ops, a.Op)
 		case CloseConn:
@@ -794,13 +805,15 @@ func TestAdminCloseMailbox(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	h := newHarness(t, Config{MaxMailboxBytes: 10})
+	// The first message costs 9+1+1 (body, phase, side) + the overhead.
+	h := newHarness(t, Config{MaxMailboxBytes: 11 + MessageOverhead})
 	h.bound(1, "a")
 	h.expect(h.do(TooLarge{Conn: 1, Now: h.now, Size: 2000, Limit: 1000}),
 		"1>error:message too large: 2000 bytes exceeds the limit of 1000 bytes")
 	h.recv(1, `{"type":"open","mailbox":"m"}`)
 	h.expect(h.recv(1, `{"type":"add","phase":"p","body":"123456789"}`), "1>ack", "1>message:a:p:123456789")
-	h.expect(h.recv(1, `{"type":"add","phase":"p","body":"1"}`), "1>ack", "1>error:mailbox full: its messages may total at most 10 bytes")
+	h.expect(h.recv(1, `{"type":"add","phase":"p","body":""}`), "1>ack",
+		"1>error:mailbox full: its messages may total at most 267 bytes (body, phase, id and side, plus 256 per message)")
 	if h.m.Stats().Errors["too_large"] != 1 || h.m.Stats().Errors["mailbox_full"] != 1 {
 		t.Fatalf("errors %v", h.m.Stats().Errors)
 	}

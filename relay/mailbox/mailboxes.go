@@ -70,6 +70,13 @@ func (m *Machine) handleOpen(o *out, c *conn, cmd *Command) error {
 		return err
 	}
 	id := cmd.Mailbox.S
+	if mb := c.app.mailboxes[id]; mb != nil && m.cfg.MaxListenersPerSide > 0 &&
+		mb.listenersOf(c.side) >= m.cfg.MaxListenersPerSide {
+		// Refused before anything is recorded: the connection may retry.
+		return protoErr{"too_many_listeners", fmt.Sprintf(
+			"too many connections have this mailbox open as side %q (limit %d): close one and retry",
+			c.side, m.cfg.MaxListenersPerSide)}
+	}
 	c.mailboxID, c.hasMB = id, true
 	mb, err := m.openMailbox(o, c.app, id, c.side)
 	if err != nil {
@@ -78,8 +85,16 @@ func (m *Machine) handleOpen(o *out, c *conn, cmd *Command) error {
 	c.mb = mb
 	c.listening = true
 	mb.listeners = append(mb.listeners, c)
+	// The mailbox row and every message are in mb.persisted.
+	if m.cfg.StreamReplays {
+		if len(mb.msgs) > 0 {
+			// Capped: later adds to mb.msgs never write into it.
+			msgs := mb.msgs[:len(mb.msgs):len(mb.msgs)]
+			o.acts = append(o.acts, Replay{Conn: c.id, Msgs: msgs, After: mb.persisted, now: o.now})
+		}
+		return nil
+	}
 	for i := range mb.msgs {
-		// The mailbox row and every message are in mb.persisted.
 		o.sendAfter(c.id, encodeMessage(&mb.msgs[i], o.now), mb.persisted)
 	}
 	return nil
@@ -127,10 +142,6 @@ func (m *Machine) handleAdd(o *out, c *conn, cmd *Command) error {
 	if len(cmd.Phase.S) > maxPhaseLen {
 		return errTooLong("phase", maxPhaseLen)
 	}
-	size := int64(len(cmd.Body.S) + len(cmd.Phase.S))
-	if m.cfg.MaxMailboxBytes > 0 && mb.bytes+size > m.cfg.MaxMailboxBytes {
-		return protoErr{"mailbox_full", fmt.Sprintf("mailbox full: its messages may total at most %d bytes", m.cfg.MaxMailboxBytes)}
-	}
 	// server_rx orders replays; keep it strictly increasing within a
 	// mailbox even if the wall clock steps back.
 	rx := max(o.now, mb.lastRX+1)
@@ -139,9 +150,13 @@ func (m *Machine) handleAdd(o *out, c *conn, cmd *Command) error {
 		Side: c.side, Phase: cmd.Phase.S, Body: cmd.Body.S,
 		ServerRX: rx, MsgID: string(cmd.ID),
 	}
+	cost := MessageCost(&msg)
+	if err := m.admitMessage(c, mb, cost); err != nil {
+		return err
+	}
 	mb.nextSeq++
 	mb.lastRX = rx
-	mb.bytes += size
+	m.charge(mb, c.client, cost)
 	mb.updated = max(mb.updated, o.now)
 	mb.msgs = append(mb.msgs, msg)
 	m.stats.messages++
@@ -269,6 +284,7 @@ func (m *Machine) deleteMailbox(o *out, mb *mailbox, result string) {
 	delete(a.mailboxes, mb.id)
 	m.stats.mailboxes--
 	m.stats.messages -= len(mb.msgs)
+	m.refund(mb)
 	m.stats.sessions[result]++
 	o.persist(store.DeleteMailbox{AppID: a.id, ID: mb.id})
 	for _, l := range mb.listeners {

@@ -12,6 +12,7 @@ type Stats struct {
 	Nameplates    int               // allocated/claimed nameplates
 	Mailboxes     int               // open mailboxes
 	Messages      int               // messages stored now
+	Bytes         int64             // their MessageCost, summed
 	MessagesTotal uint64            // messages added since start
 	Sessions      map[string]uint64 // finished mailboxes by result (happy, lonely, errory, scary, pruney, quiet, closed)
 	Errors        map[string]uint64 // error messages sent, by kind
@@ -21,7 +22,7 @@ type Stats struct {
 func (m *Machine) Stats() Stats {
 	s := Stats{
 		Connections: len(m.conns), Nameplates: m.stats.nameplates, Mailboxes: m.stats.mailboxes,
-		Messages: m.stats.messages, MessagesTotal: m.stats.messagesTotal,
+		Messages: m.stats.messages, Bytes: m.stats.bytes, MessagesTotal: m.stats.messagesTotal,
 		Sessions: make(map[string]uint64, len(m.stats.sessions)),
 		Errors:   make(map[string]uint64, len(m.stats.errors)),
 	}

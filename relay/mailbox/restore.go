@@ -67,7 +67,7 @@ func (m *Machine) Restore(s *store.Snapshot) error {
 			mb = m.addMailbox(a, r.MailboxID, false, r.ServerRX)
 		}
 		mb.msgs = append(mb.msgs, r)
-		mb.bytes += int64(len(r.Body) + len(r.Phase))
+		m.charge(mb, "", MessageCost(&r))
 		mb.lastRX = max(mb.lastRX, r.ServerRX)
 		mb.updated = max(mb.updated, r.ServerRX)
 		mb.nextSeq = max(mb.nextSeq, r.Seq+1)

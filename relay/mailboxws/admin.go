@@ -16,6 +16,7 @@ type Stats struct {
 	Nameplates    int               `json:"nameplates"`
 	Mailboxes     int               `json:"mailboxes"`
 	Messages      int               `json:"messages"`
+	Bytes         int64             `json:"bytes"` // what Messages count against the storage caps
 	MessagesTotal uint64            `json:"messages_total"`
 	Sessions      map[string]uint64 `json:"sessions"`
 	Errors        map[string]uint64 `json:"errors"`
@@ -27,7 +28,7 @@ func (s *Server) Stats() Stats {
 	st := s.m.Stats()
 	s.mu.Unlock()
 	return Stats{Connections: st.Connections, Nameplates: st.Nameplates, Mailboxes: st.Mailboxes,
-		Messages: st.Messages, MessagesTotal: st.MessagesTotal, Sessions: st.Sessions, Errors: st.Errors}
+		Messages: st.Messages, Bytes: st.Bytes, MessagesTotal: st.MessagesTotal, Sessions: st.Sessions, Errors: st.Errors}
 }
 
 // MailboxInfo describes one mailbox (see relay/mailbox).

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/wasmhole/wasmhole/relay/mailbox"
 	"github.com/wasmhole/wasmhole/relay/store"
 )
@@ -42,7 +40,22 @@ func (s *Server) handleLockedMore(ev mailbox.Event, self *wsConn, more bool) (dr
 		}
 	}
 	queued := false
-	hold := func(c *wsConn, d delivery) {
+	// A failing store: nothing this machine says may reach a client (its
+	// state is being replaced by what the store holds), and nothing it
+	// changes is written.
+	failing := s.failing != nil
+	route := func(id mailbox.ConnID, d delivery, after uint64, free bool) {
+		c := s.conns[id]
+		if c == nil || failing && d.close == nil {
+			return
+		}
+		d.c = c
+		if !wait && c.held == 0 && (free || s.opsBase+after <= s.opsDurable) {
+			if c.enqueue(d, c == self) {
+				drain = true
+			}
+			return
+		}
 		s.pendOut = append(s.pendOut, d)
 		c.held++
 		queued = true
@@ -50,31 +63,18 @@ func (s *Server) handleLockedMore(ev mailbox.Event, self *wsConn, more bool) (dr
 	for _, a := range acts {
 		switch a := a.(type) {
 		case mailbox.Send:
-			if c := s.conns[a.Conn]; c != nil {
-				d := delivery{c: c, data: a.Data}
-				if !wait && c.held == 0 && a.After <= s.opsDurable && !s.storeFailed {
-					if c.enqueue(d, c == self) {
-						drain = true
-					}
-				} else {
-					hold(c, d)
-				}
-			}
+			route(a.Conn, delivery{data: a.Data}, a.After, false)
+		case mailbox.Replay:
+			route(a.Conn, delivery{replay: &a}, a.After, false)
+		case mailbox.CloseConn:
+			route(a.Conn, delivery{close: &a}, 0, true)
 		case mailbox.Persist:
+			if failing {
+				continue
+			}
 			s.pendOps = append(s.pendOps, a.Op)
 			s.opsQueued++
 			queued = true
-		case mailbox.CloseConn:
-			if c := s.conns[a.Conn]; c != nil {
-				d := delivery{c: c, close: &a}
-				if !wait && c.held == 0 {
-					if c.enqueue(d, c == self) {
-						drain = true
-					}
-				} else {
-					hold(c, d)
-				}
-			}
 		case mailbox.SetTimer:
 			select {
 			case <-s.timerReq:
@@ -206,31 +206,27 @@ func (s *Server) syncer() {
 	}
 }
 
-// failBatches cuts the connections that batches had frames for: their
-// replies must not claim durability we do not have, and clients reconnect
-// and resend (their commands are idempotent).
+// failBatches handles a failed commit or sync: the batches' frames are
+// dropped (their replies must not claim durability we do not have), and
+// the server fails closed until the store takes writes again (see
+// failClosed).
 func (s *Server) failBatches(err error, msg string, bs ...*batch) {
 	s.log.Error(err, msg, "batches", len(bs))
-	s.mu.Lock()
-	s.storeFailed = true
-	s.mu.Unlock()
-	failed := map[*wsConn]bool{}
 	for _, b := range bs {
 		b.failed = true
-		for _, d := range b.out {
-			if !failed[d.c] {
-				failed[d.c] = true
-				d.c.enqueue(delivery{c: d.c, close: &mailbox.CloseConn{Code: int(websocket.StatusInternalError), Reason: "server storage failure"}}, false)
-			}
-		}
 	}
+	s.failClosed(err)
 }
 
 // deliver hands the batches' frames to their connections, in order, and
-// marks them done.
+// marks them done. While the store fails nothing is delivered: a batch
+// committed after a failed one may depend on what that one lost.
 func (s *Server) deliver(bs ...*batch) {
+	s.mu.Lock()
+	failing := s.failing != nil
+	s.mu.Unlock()
 	for _, b := range bs {
-		if b.failed {
+		if b.failed || failing {
 			continue
 		}
 		for _, d := range b.out {

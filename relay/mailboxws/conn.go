@@ -33,9 +33,12 @@ type wsConn struct {
 	pinging atomic.Bool
 	done    chan bool // a worker finished this connection's frame
 
-	mu      sync.Mutex
-	queue   []delivery // allocated only while frames wait
-	queued  int64
+	mu       sync.Mutex
+	queue    []delivery // allocated only while frames wait
+	queued   int64
+	inflight int64 // bytes of the frames writeLoop is writing
+	// written wakes a reader waiting in waitWritten (allocated by it).
+	written chan struct{}
 	writing bool
 	closing bool
 	closed  bool
@@ -76,7 +79,38 @@ func (c *wsConn) markClosed() {
 	c.mu.Lock()
 	c.closed = true
 	c.queue = nil
+	c.wakeLocked()
 	c.mu.Unlock()
+}
+
+// readPauseBytes is how much a connection may have waiting to be written
+// before its reader stops reading (see waitWritten).
+const readPauseBytes = 256 << 10
+
+// waitWritten blocks the reader while more than limit bytes wait to be
+// written to the client, or until the connection closes.
+func (c *wsConn) waitWritten(limit int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.queued+c.inflight > limit && !c.closed && !c.closing {
+		if c.written == nil {
+			c.written = make(chan struct{}, 1)
+		}
+		ch := c.written
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+	}
+}
+
+// wakeLocked wakes a reader in waitWritten. c.mu must be held.
+func (c *wsConn) wakeLocked() {
+	if c.written != nil {
+		select {
+		case c.written <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // enqueue queues a frame or a close for the connection's writer, starting
@@ -91,6 +125,7 @@ func (c *wsConn) enqueue(d delivery, inline bool) (drain bool) {
 	}
 	if d.close != nil {
 		c.closing = true
+		c.wakeLocked()
 	} else {
 		c.queued += int64(len(d.data))
 		if c.queued > c.s.maxQueued() {
@@ -99,6 +134,7 @@ func (c *wsConn) enqueue(d delivery, inline bool) (drain bool) {
 			c.queue = nil
 			c.queued = 0
 			c.closing = true
+			c.wakeLocked()
 			d = delivery{close: &mailbox.CloseConn{Code: int(websocket.StatusPolicyViolation), Reason: "client is not reading"}}
 		}
 	}
@@ -126,7 +162,9 @@ func (c *wsConn) writeLoop() {
 		c.mu.Lock()
 		batch := c.queue
 		c.queue = nil
+		c.inflight = c.queued
 		c.queued = 0
+		c.wakeLocked()
 		if len(batch) == 0 || c.closed {
 			c.writing = false
 			c.mu.Unlock()
@@ -137,6 +175,9 @@ func (c *wsConn) writeLoop() {
 		size := 0
 		for _, d := range batch {
 			size += len(d.data) + 14 // + the largest frame header
+			if d.replay != nil {
+				size += 64 << 10 // as much as the cork holds
+			}
 		}
 		// The frames go out in one write (the bufio.Writer below
 		// coder/websocket is tiny and flushes into the cork).
@@ -150,7 +191,12 @@ func (c *wsConn) writeLoop() {
 				}
 				break
 			}
-			if err = c.ws.Write(context.Background(), websocket.MessageText, d.data); err != nil {
+			if d.replay != nil {
+				err = c.writeReplay(d.replay)
+			} else {
+				err = c.ws.Write(context.Background(), websocket.MessageText, d.data)
+			}
+			if err != nil {
 				break
 			}
 		}
@@ -163,8 +209,25 @@ func (c *wsConn) writeLoop() {
 			c.mu.Lock()
 			c.closed = true
 			c.writing = false
+			c.inflight = 0
+			c.wakeLocked()
 			c.mu.Unlock()
 			return
 		}
+		c.mu.Lock()
+		c.inflight = 0
+		c.wakeLocked()
+		c.mu.Unlock()
 	}
+}
+
+// writeReplay writes a replay's frames, encoding each just before it is
+// written: a slow reader holds one frame, not the whole mailbox.
+func (c *wsConn) writeReplay(r *mailbox.Replay) error {
+	for i := range r.Msgs {
+		if err := c.ws.Write(context.Background(), websocket.MessageText, r.Frame(i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

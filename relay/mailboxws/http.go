@@ -49,9 +49,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(8 * s.opts.MaxMessageSize)
 
 	s.mu.Lock()
-	reason := s.admitLocked(ip)
-	if reason == "" && s.shutting {
+	var reason string
+	switch {
+	case s.shutting:
 		reason = "server is shutting down"
+	case s.failing != nil:
+		reason = refuseStoreFailing
+	default:
+		reason = s.admitLocked(ip)
 	}
 	if reason != "" {
 		s.mu.Unlock()
@@ -71,7 +76,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c.id] = c
 	s.readers.Add(1)
 	c.active()
-	drain := s.handleLocked(mailbox.Connected{Conn: c.id, Now: s.now()}, c)
+	drain := s.handleLocked(mailbox.Connected{Conn: c.id, Now: s.now(), Client: s.budgetKey(ip)}, c)
 	s.mu.Unlock()
 	if drain {
 		c.writeLoop() // the welcome
@@ -133,6 +138,10 @@ func (s *Server) readLoop(c *wsConn) {
 			go s.readLoop(c)
 			return
 		}
+		// Backpressure: a client that does not read its replies gets
+		// no more read until they are written, so it cannot make the
+		// server queue more for it.
+		c.waitWritten(readPauseBytes)
 	}
 }
 

@@ -3,8 +3,11 @@ package mailboxws
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/wasmhole/wasmhole/relay/iplimit"
 )
 
 // ipState is one client address's connection count and token bucket.
@@ -14,12 +17,37 @@ type ipState struct {
 	last   time.Time
 }
 
+// addrKey is the address the per-address limits apply to: IPv4 as is,
+// IPv6 by /64 (a single subscriber usually gets a whole /64), written
+// with its prefix length.
+func addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	k := iplimit.Key(a)
+	if k.Is6() {
+		return netip.PrefixFrom(k, 64).String()
+	}
+	return k.String()
+}
+
+// budgetKey is the Connected.Client of a connection from ip: its address
+// key, or "" when loopback is exempt.
+func (s *Server) budgetKey(ip string) string {
+	if !s.opts.LimitLoopback && isLoopback(ip) {
+		return ""
+	}
+	return addrKey(ip)
+}
+
 // admitLocked applies the per-IP limits to a new connection from ip and
 // counts it; it returns a reason for refusal, or "". s.mu must be held.
 func (s *Server) admitLocked(ip string) string {
 	if !s.opts.LimitLoopback && isLoopback(ip) {
 		return ""
 	}
+	ip = addrKey(ip)
 	now := time.Now()
 	st := s.ips[ip]
 	if st == nil {
@@ -45,6 +73,7 @@ func (s *Server) admitLocked(ip string) string {
 
 // releaseIPLocked undoes admitLocked's count when a connection ends.
 func (s *Server) releaseIPLocked(ip string) {
+	ip = addrKey(ip)
 	if st := s.ips[ip]; st != nil && st.conns > 0 {
 		st.conns--
 	}
@@ -78,6 +107,8 @@ func reasonLabel(reason string) string {
 		return "per_ip_rate"
 	case strings.Contains(reason, "shutting down"):
 		return "shutting_down"
+	case reason == refuseStoreFailing:
+		return "store_failing"
 	}
 	return "other"
 }

@@ -25,7 +25,11 @@ func newMetrics(s *Server) *metrics {
 			nameplates:  prometheus.NewDesc("wasmhole_mailbox_nameplates", "Claimed nameplates.", nil, nil),
 			mailboxes:   prometheus.NewDesc("wasmhole_mailbox_mailboxes", "Open mailboxes.", nil, nil),
 			stored:      prometheus.NewDesc("wasmhole_mailbox_stored_messages", "Messages stored in open mailboxes.", nil, nil),
-			messages:    prometheus.NewDesc("wasmhole_mailbox_messages_total", "Messages added to mailboxes.", nil, nil),
+			storedBytes: prometheus.NewDesc("wasmhole_mailbox_stored_bytes",
+				"What the stored messages count against the storage caps (body, phase, id, side, plus a fixed overhead each).", nil, nil),
+			healthy: prometheus.NewDesc("wasmhole_mailbox_store_healthy",
+				"1 while the store takes writes; 0 while a write failed and the server refuses changes until one succeeds.", nil, nil),
+			messages: prometheus.NewDesc("wasmhole_mailbox_messages_total", "Messages added to mailboxes.", nil, nil),
 			sessions: prometheus.NewDesc("wasmhole_mailbox_sessions_total",
 				"Finished mailboxes (sessions) by result: happy, lonely, errory, scary, pruney, quiet, closed.", []string{"mood"}, nil),
 			errors: prometheus.NewDesc("wasmhole_mailbox_errors_total", "Error messages sent to clients, by kind.", []string{"kind"}, nil),
@@ -36,7 +40,7 @@ func newMetrics(s *Server) *metrics {
 		}, []string{"reason"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wasmhole_mailbox_store_errors_total",
-			Help: "Failed store commits (each retried up to 3 times).",
+			Help: "Failed store commits (each retried up to 3 times) and syncs.",
 		}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "wasmhole_mailbox_store_commit_seconds",
@@ -74,10 +78,11 @@ func (m *metrics) unregister() {
 type statsCollector struct {
 	s                                                                      *Server
 	connections, nameplates, mailboxes, stored, messages, sessions, errors *prometheus.Desc
+	storedBytes, healthy                                                   *prometheus.Desc
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.connections, c.nameplates, c.mailboxes, c.stored, c.messages, c.sessions, c.errors} {
+	for _, d := range []*prometheus.Desc{c.connections, c.nameplates, c.mailboxes, c.stored, c.storedBytes, c.healthy, c.messages, c.sessions, c.errors} {
 		ch <- d
 	}
 }
@@ -88,6 +93,12 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.nameplates, prometheus.GaugeValue, float64(st.Nameplates))
 	ch <- prometheus.MustNewConstMetric(c.mailboxes, prometheus.GaugeValue, float64(st.Mailboxes))
 	ch <- prometheus.MustNewConstMetric(c.stored, prometheus.GaugeValue, float64(st.Messages))
+	ch <- prometheus.MustNewConstMetric(c.storedBytes, prometheus.GaugeValue, float64(st.Bytes))
+	healthy := 1.0
+	if c.s.Healthy() != nil {
+		healthy = 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, healthy)
 	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(st.MessagesTotal))
 	for mood, n := range st.Sessions {
 		ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.CounterValue, float64(n), mood)

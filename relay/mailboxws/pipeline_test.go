@@ -2,6 +2,7 @@ package mailboxws
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,14 +16,14 @@ import (
 type gatedPipe struct {
 	*store.Memory
 	tokens  chan struct{}
-	syncErr error
+	syncErr atomic.Pointer[error]
 }
 
 func (g *gatedPipe) Commit(ops []store.Op) error { return g.Memory.Apply(ops) }
 
 func (g *gatedPipe) Sync() error {
-	if g.syncErr != nil {
-		return g.syncErr
+	if err := g.syncErr.Load(); err != nil {
+		return *err
 	}
 	<-g.tokens
 	return nil
@@ -120,9 +121,13 @@ func TestClaimWaitsForUnflushedNameplate(t *testing.T) {
 }
 
 // TestSyncFailureClosesConnection: a failed flush cuts the connections
-// whose replies depended on it.
+// whose replies depended on it, and the server fails closed until a flush
+// succeeds again.
 func TestSyncFailureClosesConnection(t *testing.T) {
-	st := &gatedPipe{Memory: store.NewMemory(), syncErr: errors.New("disk on fire")}
+	st := &gatedPipe{Memory: store.NewMemory(), tokens: make(chan struct{})}
+	close(st.tokens) // flushes do not wait
+	fire := errors.New("disk on fire")
+	st.syncErr.Store(&fire)
 	ts := startServer(t, "127.0.0.1:0", Options{Store: st})
 	c := dial(t, ts.url)
 	c.bind("a")
@@ -130,8 +135,12 @@ func TestSyncFailureClosesConnection(t *testing.T) {
 	if err := c.closeErr(); websocket.CloseStatus(err) != websocket.StatusInternalError {
 		t.Fatalf("close %v", err)
 	}
-	// Afterwards nothing overtakes a batch any more, but frames that need
-	// no flush still arrive.
+	if err := ts.srv.Healthy(); !errors.Is(err, ErrStoreFailing) || !errors.Is(err, fire) {
+		t.Fatalf("Healthy() = %v", err)
+	}
+	expectRefused(t, ts.url, "server storage failure")
+	st.syncErr.Store(nil)
+	waitHealthy(t, ts.srv)
 	d := dial(t, ts.url)
 	d.bind("d")
 	d.send(`{"type":"ping","ping":1}`)

@@ -30,6 +30,9 @@ var (
 	ErrNoMailbox = errors.New("mailboxws: no such mailbox")
 	// ErrShutdown: the server is shutting down or shut down.
 	ErrShutdown = errors.New("mailboxws: server shut down")
+	// ErrStoreFailing: a store write failed and the server refuses
+	// changes until one succeeds again (see Server.Healthy).
+	ErrStoreFailing = errors.New("mailboxws: store failing")
 )
 
 // Options configures a Server. The zero value works: in-memory store, no
@@ -55,9 +58,19 @@ type Options struct {
 	// A bigger frame is skipped and answered with an error message; one
 	// bigger than 8×MaxMessageSize closes the connection (1009).
 	MaxMessageSize int64
-	// MaxMailboxBytes caps the bodies stored in one mailbox (default
-	// 16 MiB; negative: unlimited).
-	MaxMailboxBytes int64
+	// Storage caps (see relay/mailbox.Config: each message costs its
+	// body, phase, id and side plus a fixed overhead; 0 means the default,
+	// negative unlimited). MaxMailboxBytes caps one mailbox (16 MiB),
+	// MaxMailboxMessages its message count (1000), MaxClientBytes what one
+	// client address (IPv6 per /64) has stored (64 MiB; loopback is exempt
+	// unless LimitLoopback), MaxTotalBytes everything stored (512 MiB).
+	// MaxListenersPerSide caps the connections that have one side of a
+	// mailbox open at once (4).
+	MaxMailboxBytes     int64
+	MaxMailboxMessages  int
+	MaxClientBytes      int64
+	MaxTotalBytes       int64
+	MaxListenersPerSide int
 	// PerIPConns caps concurrent connections per client address
 	// (default 250; negative: unlimited). PerIPRate and PerIPBurst are a
 	// token bucket for new connections per address (defaults 20/s, burst
@@ -115,10 +128,13 @@ type Server struct {
 	// how many of them are durable (in the store and, with a Pipelined
 	// store, synced). They are the machine's Send.After counts.
 	opsQueued, opsDurable uint64
-	// storeFailed is set after a failed commit or sync: the machine then
-	// holds state the store lost, so no frame overtakes a batch any more.
-	storeFailed bool
-	timerReq    chan time.Duration
+	// failing is the store error the server failed closed on, nil while
+	// the store is healthy (see failClosed). opsBase is opsQueued when the
+	// current machine was made: its Send.After counts start there.
+	failing  error
+	opsBase  uint64
+	mcfg     mailbox.Config // the machine's config, to rebuild it
+	timerReq chan time.Duration
 
 	// pipe is the store's Pipelined side (nil if it has none); then the
 	// flusher only commits and hands each batch to the syncer on syncq,
@@ -139,10 +155,13 @@ type Server struct {
 	pings       chan struct{} // bounds concurrent server pings
 }
 
+// delivery is one frame, a replay (frames encoded as they are written) or
+// a close for a connection.
 type delivery struct {
-	c     *wsConn
-	data  []byte
-	close *mailbox.CloseConn
+	c      *wsConn
+	data   []byte
+	replay *mailbox.Replay
+	close  *mailbox.CloseConn
 }
 
 // New loads opts.Store into a fresh mailbox machine and starts the store
@@ -175,11 +194,17 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	m := mailbox.New(mailbox.Config{
+	mcfg := mailbox.Config{
 		MOTD: opts.MOTD, AdvertiseVersion: opts.AdvertiseVersion, SignalError: opts.SignalError,
 		DisallowList: opts.DisallowList, HashcashBits: opts.Hashcash,
-		Expiry: opts.Expiry, PruneInterval: opts.PruneInterval, MaxMailboxBytes: opts.MaxMailboxBytes,
-	})
+		Expiry: opts.Expiry, PruneInterval: opts.PruneInterval,
+		MaxMailboxBytes: opts.MaxMailboxBytes, MaxMailboxMessages: opts.MaxMailboxMessages,
+		MaxClientBytes: opts.MaxClientBytes, MaxTotalBytes: opts.MaxTotalBytes,
+		MaxListenersPerSide: opts.MaxListenersPerSide,
+		// Replays are encoded as they are written (wsConn.writeLoop).
+		StreamReplays: true,
+	}
+	m := mailbox.New(mcfg)
 	snap, err := opts.Store.Load()
 	if err != nil {
 		return nil, fmt.Errorf("mailboxws: load store: %w", err)
@@ -188,7 +213,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("mailboxws: restore: %w", err)
 	}
 	s := &Server{
-		opts: opts, log: opts.Logger, store: opts.Store, now: opts.Now, m: m,
+		opts: opts, log: opts.Logger, store: opts.Store, now: opts.Now, m: m, mcfg: mcfg,
 		conns:       make(map[mailbox.ConnID]*wsConn),
 		ips:         make(map[string]*ipState),
 		timerReq:    make(chan time.Duration, 1),
