@@ -134,14 +134,14 @@ func (s *Server) readLoop(c *wsConn) {
 			s.endConn(c, err)
 			return
 		}
-		if c.br.Buffered() == 0 {
-			go s.readLoop(c)
-			return
-		}
 		// Backpressure: a client that does not read its replies gets
 		// no more read until they are written, so it cannot make the
 		// server queue more for it.
 		c.waitWritten(readPauseBytes)
+		if c.br.Buffered() == 0 {
+			go s.readLoop(c)
+			return
+		}
 	}
 }
 
