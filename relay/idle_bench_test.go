@@ -65,15 +65,21 @@ func BenchmarkIdleConns(b *testing.B) {
 		o := meanIdle(ours)
 		b.ReportMetric(o.perConn, fmt.Sprintf("KiB/conn-ours-%d", n))
 		if len(ref) == 0 {
-			b.Logf("%6d idle conns held 10 s: ours %5.1f KiB/conn (runs %s; after opening %.1f), reference not measured (RELAY_BENCH_IDLE_REF=all) (target ≤ 10 KiB)",
+			summaryf("%6d idle conns held 10 s: ours %5.1f KiB/conn (runs %s; after opening %.1f), reference not measured (RELAY_BENCH_IDLE_REF=all) (target ≤ 10 KiB)",
 				n, o.perConn, idleRuns(ours), o.afterOpen)
 			continue
 		}
 		r := meanIdle(ref)
 		b.ReportMetric(r.perConn, fmt.Sprintf("KiB/conn-reference-%d", n))
-		b.Logf("%6d idle conns held 10 s: ours %5.1f KiB/conn (runs %s; after opening %.1f), reference %5.1f KiB/conn (runs %s), ratio %.2f (target ≤ 10 KiB)",
+		summaryf("%6d idle conns held 10 s: ours %5.1f KiB/conn (runs %s; after opening %.1f), reference %5.1f KiB/conn (runs %s), ratio %.2f (target ≤ 10 KiB)",
 			n, o.perConn, idleRuns(ours), o.afterOpen, r.perConn, idleRuns(ref), o.perConn/r.perConn)
 	}
+}
+
+// summaryf prints a benchmark's result line on stderr: go test keeps only
+// the first lines a benchmark logs, and the results come last.
+func summaryf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
 }
 
 // idleResult is one mbbench idle run: VmRSS growth per connection at the

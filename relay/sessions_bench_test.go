@@ -256,7 +256,7 @@ func BenchmarkSessions(b *testing.B) {
 	}
 	p50, p99 := diskFlushLatency(b)
 	b.ReportMetric(float64(p99.Microseconds())/1e3, "disk-flush-p99-ms")
-	b.Logf("disk: a 4 KiB write + flush on this file system takes p50 %.2f ms, p99 %.2f ms (the floor under a durable reply: "+
+	summaryf("disk: a 4 KiB write + flush on this file system takes p50 %.2f ms, p99 %.2f ms (the floor under a durable reply: "+
 		"allocate..echo waits for two flushes)", float64(p50.Microseconds())/1e3, float64(p99.Microseconds())/1e3)
 	for _, c := range clients {
 		ref := meanSessions(results[key{"reference", c}])
@@ -271,7 +271,7 @@ func BenchmarkSessions(b *testing.B) {
 			if r.flushes > 0 {
 				flush = fmt.Sprintf("; %.2f flushes/session of %.2f ms", r.flushes, r.flushMs)
 			}
-			b.Logf("c=%-3d %-14s %7.1f sessions/s (%.2fx reference)  %6.1f µs CPU/session  p99 allocate..echo %6.2f ms (%.2fx reference; runs %s), full session %6.2f ms%s",
+			summaryf("c=%-3d %-14s %7.1f sessions/s (%.2fx reference)  %6.1f µs CPU/session  p99 allocate..echo %6.2f ms (%.2fx reference; runs %s), full session %6.2f ms%s",
 				c, srv.name, r.rate, r.rate/ref.rate, r.cpuPerSession, r.p99Proto, r.p99Proto/ref.p99Proto,
 				sessionRuns(rs), r.p99Full, flush)
 		}
