@@ -268,7 +268,7 @@ func BenchmarkSessions(b *testing.B) {
 			b.ReportMetric(r.cpuPerSession, "cpu-µs/session"+suffix)
 			b.ReportMetric(r.p99Proto, "p99-ms"+suffix)
 			flush := ""
-			if r.flushes > 0 {
+			if r.flushes > 0 && r.flushMs > 0 { // --db-sync normal counts empty flushes
 				flush = fmt.Sprintf("; %.2f flushes/session of %.2f ms", r.flushes, r.flushMs)
 			}
 			summaryf("c=%-3d %-14s %7.1f sessions/s (%.2fx reference)  %6.1f µs CPU/session  p99 allocate..echo %6.2f ms (%.2fx reference; runs %s), full session %6.2f ms%s",
