@@ -59,9 +59,9 @@ type benchRelay struct {
 
 func startBenchRelays(b *testing.B) []benchRelay {
 	b.Helper()
-	peers.NeedPython(b, "wormhole_transit_relay")
+	peers.NeedPython(peers.NoSkip(b), "wormhole_transit_relay")
 	ours := startRelay(b, "", freeAddr(b), freeAddr(b), "--db", ":memory:", "--admin-socket", "", "--log-level", "info")
-	ref := peers.StartReference(b, 0, 0)
+	ref := peers.StartReference(peers.NoSkip(b), 0, 0)
 	pidText, err := os.ReadFile(filepath.Join(ref.StateDir, "transit.pid"))
 	if err != nil {
 		b.Fatal(err)

@@ -165,7 +165,7 @@ func serveFlags(fs *flag.FlagSet, c *Config) []flagSpec {
 	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error", true)
 	str(&c.LogFormat, "log-format", "json", "json or text (slog handlers)", false)
 	dur(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long SIGTERM waits for state to flush and connections to close", false)
-	str(&c.GCPercent, "gc-percent", "auto", `Go collector target (as GOGC): "auto" follows the live heap between 100 (small heaps) and 25 (many connections) unless GOGC or GOMEMLIMIT is set; a number 1..10000 is fixed and overrides GOGC`, false)
+	str(&c.GCPercent, "gc-percent", "auto", `Go collector target (as GOGC): "auto" allows as much garbage as the last second allocated, at most 16 MiB and between 400% (small busy heaps) and 25% (quiet or big heaps: many idle connections) of the live heap, unless GOGC or GOMEMLIMIT is set; a number 1..10000 is fixed and overrides GOGC`, false)
 	return specs
 }
 

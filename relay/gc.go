@@ -13,12 +13,14 @@ import (
 // before a collection) shows up directly as resident memory per idle
 // connection. A fixed 25 fixes that but makes a small busy heap collect
 // four times as often (measured: ~28% more CPU per session). "auto"
-// therefore grants the heap autoHeadroom of garbage, but never more than
-// maxAutoPercent nor less than defaultGCPercent of the live heap: a small
-// busy heap (a few MiB while sessions come and go) collects rarely, a big
-// one (many idle connections) as with GOGC=25. Either way the garbage
-// stays under 16 MiB or 25% of the live heap, whichever is larger.
-// Numbers in README.md, "Tests and benchmarks".
+// therefore grants the heap as much garbage as it allocated in the last
+// second, but at most autoHeadroom, and never more than maxAutoPercent nor
+// less than defaultGCPercent of the live heap. A busy heap (a few MiB live
+// while sessions come and go, tens of MiB allocated per second) collects
+// rarely; a quiet one, such as thousands of idle connections after the
+// burst that opened them, collects as with GOGC=25, and the runtime then
+// returns the rest of the burst's garbage to the OS (its scavenger keeps
+// about 10% over the heap goal). Numbers in docs/perf.md.
 const (
 	defaultGCPercent = 25
 	maxAutoPercent   = 400
@@ -26,20 +28,28 @@ const (
 	autoTuneEvery    = time.Second
 )
 
-// autoPercent is the collector target for a live heap of live bytes.
-func autoPercent(live uint64) int {
+// autoPercent is the collector target for a live heap of live bytes that
+// allocated recent bytes in the last autoTuneEvery.
+func autoPercent(live, recent uint64) int {
 	if live == 0 {
 		return 100 // before the first collection: Go's default
 	}
-	return int(max(defaultGCPercent, min(maxAutoPercent, autoHeadroom*100/live)))
+	headroom := min(recent, autoHeadroom)
+	return int(max(defaultGCPercent, min(maxAutoPercent, headroom*100/live)))
 }
 
-// tuneGC follows the live heap with autoPercent every tick until stop is
-// closed; live reads the live heap, set is debug.SetGCPercent.
-func tuneGC(stop <-chan struct{}, tick <-chan time.Time, live func() uint64, set func(int) int) {
+// heapStats is what the tuner reads: the heap marked live by the last
+// collection and the bytes allocated since the process started.
+type heapStats struct{ live, allocs uint64 }
+
+// tuneGC follows the heap with autoPercent every tick until stop is
+// closed; read reads the heap, set is debug.SetGCPercent.
+func tuneGC(stop <-chan struct{}, tick <-chan time.Time, read func() heapStats, set func(int) int) {
 	cur := -2 // not yet set
+	prev := read()
+	recent := uint64(autoHeadroom) // until a tick has measured it
 	for {
-		if p := autoPercent(live()); p != cur {
+		if p := autoPercent(prev.live, recent); p != cur {
 			set(p)
 			cur = p
 		}
@@ -48,24 +58,31 @@ func tuneGC(stop <-chan struct{}, tick <-chan time.Time, live func() uint64, set
 			return
 		case <-tick:
 		}
+		now := read()
+		recent = now.allocs - prev.allocs
+		prev = now
 	}
 }
 
-// liveHeap is the heap marked live by the last collection.
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+// readHeap reads the live heap and the bytes allocated so far.
+func readHeap() heapStats {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	var h heapStats
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		h.live = s[0].Value.Uint64()
 	}
-	return s[0].Value.Uint64()
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		h.allocs = s[1].Value.Uint64()
+	}
+	return h
 }
 
 // gcPlan is what `relay serve` does to the collector's target.
 type gcPlan struct {
 	percent int    // for debug.SetGCPercent; meaningful only if set
 	set     bool   // false: leave the runtime's setting alone
-	auto    bool   // follow the live heap with autoPercent instead
+	auto    bool   // follow the heap with autoPercent instead
 	why     string // for the startup log
 }
 
@@ -98,7 +115,7 @@ func (p gcPlan) apply() (restore func(), changed bool) {
 		t := time.NewTicker(autoTuneEvery)
 		go func() {
 			defer close(done)
-			tuneGC(stop, t.C, liveHeap, debug.SetGCPercent)
+			tuneGC(stop, t.C, readHeap, debug.SetGCPercent)
 		}()
 		return func() { close(stop); <-done; t.Stop(); debug.SetGCPercent(prev) }, true
 	case p.set:

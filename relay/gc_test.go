@@ -75,44 +75,61 @@ func TestGCPercentFlag(t *testing.T) {
 }
 
 func TestAutoPercent(t *testing.T) {
+	const busy = 1 << 30 // allocated in the last second
 	for _, tc := range []struct {
-		live uint64
-		want int
+		live, recent uint64
+		want         int
 	}{
-		{0, 100},
-		{1 << 20, maxAutoPercent},
-		{autoHeadroom / 4, maxAutoPercent},
-		{autoHeadroom / 2, 200},
-		{autoHeadroom, 100},
-		{2 * autoHeadroom, 50},
-		{4 * autoHeadroom, defaultGCPercent},
-		{1 << 30, defaultGCPercent},
+		{0, busy, 100},
+		{1 << 20, busy, maxAutoPercent},
+		{autoHeadroom / 4, busy, maxAutoPercent},
+		{autoHeadroom / 2, busy, 200},
+		{autoHeadroom, busy, 100},
+		{2 * autoHeadroom, busy, 50},
+		{4 * autoHeadroom, busy, defaultGCPercent},
+		{1 << 30, busy, defaultGCPercent},
+		// Quiet: the garbage allowed is what the last second allocated.
+		{autoHeadroom, autoHeadroom / 2, 50},
+		{autoHeadroom, 0, defaultGCPercent},
+		{1 << 20, 1 << 20, 100},
+		{1 << 20, 64 << 10, defaultGCPercent},
+		{0, 0, 100},
 	} {
-		if got := autoPercent(tc.live); got != tc.want {
-			t.Errorf("autoPercent(%d) = %d, want %d", tc.live, got, tc.want)
+		if got := autoPercent(tc.live, tc.recent); got != tc.want {
+			t.Errorf("autoPercent(%d, %d) = %d, want %d", tc.live, tc.recent, got, tc.want)
 		}
 	}
 }
 
-// TestTuneGC feeds the tuner a growing then shrinking live heap and checks
-// it follows with autoPercent, setting only on change, and stops.
+// TestTuneGC feeds the tuner a heap that grows busily, then goes quiet and
+// shrinks, and checks it follows with autoPercent, setting only on change,
+// and stops.
 func TestTuneGC(t *testing.T) {
-	lives := []uint64{1 << 20, 1 << 20, 2 * autoHeadroom, 64 << 20, 64 << 20, 1 << 20}
+	const mib = 1 << 20
+	heaps := []heapStats{
+		{1 * mib, 0},                  // start: assumed busy
+		{1 * mib, 100 * mib},          // busy
+		{2 * autoHeadroom, 200 * mib}, // busy, big
+		{64 * mib, 300 * mib},         // busy, bigger
+		{64 * mib, 301 * mib},         // quiet
+		{1 * mib, 301 * mib},          // quiet, small
+		{1 * mib, 302 * mib},          // 1 MiB/s on 1 MiB live
+	}
 	stop, tick, done := make(chan struct{}), make(chan time.Time), make(chan struct{})
-	feed := make(chan uint64)
+	feed := make(chan heapStats)
 	var sets []int
 	go func() {
 		defer close(done)
-		tuneGC(stop, tick, func() uint64 { return <-feed }, func(p int) int { sets = append(sets, p); return 0 })
+		tuneGC(stop, tick, func() heapStats { return <-feed }, func(p int) int { sets = append(sets, p); return 0 })
 	}()
-	feed <- lives[0]
-	for _, l := range lives[1:] {
+	feed <- heaps[0]
+	for _, h := range heaps[1:] {
 		tick <- time.Time{}
-		feed <- l
+		feed <- h
 	}
 	close(stop)
 	<-done
-	want := []int{maxAutoPercent, 50, defaultGCPercent, maxAutoPercent}
+	want := []int{maxAutoPercent, 50, defaultGCPercent, 100}
 	if !slices.Equal(sets, want) {
 		t.Fatalf("tuner set %v, want %v", sets, want)
 	}

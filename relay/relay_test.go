@@ -31,6 +31,14 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envRunMain) == "1" {
 		os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
 	}
+	if peers.BenchRequested() && !peers.InNetns() {
+		// The session benchmarks build mbbench inside the namespace,
+		// which cannot reach the module proxy: fetch its modules first.
+		if err := peers.DownloadMbbench(); err != nil {
+			fmt.Fprintln(os.Stderr, "benchmarks cannot run:", err)
+			os.Exit(1)
+		}
+	}
 	peers.Main(m)
 }
 

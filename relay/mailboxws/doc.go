@@ -58,17 +58,18 @@
 // net/http's 4 KiB read and write buffers are swapped for 256- and 128-byte
 // ones at hijack, ServeHTTP returns right after the upgrade so its goroutine
 // and stack go away, and JSON decoding and the machine run on shared
-// workers so the reader's stack never grows past the 4 KiB that
-// coder/websocket's read path needs. Closes (operator, shutdown, idle, slow
-// client) are performed by the reader goroutine itself, woken by a read
-// deadline, so no goroutine is started per close.
+// workers. Between frames the reader waits in a one-byte Peek, a shallow
+// stack, and after a burst of frames it hands that wait to a fresh
+// goroutine, since the runtime never shrinks a grown 4 KiB stack back to
+// 2 KiB. Closes (operator, shutdown, idle, slow client) are performed by
+// the reader goroutine itself, woken by a read deadline, so no goroutine
+// is started per close.
 //
-// Measured with 19,000 idle bound connections from a separate process
-// (shared/peers/bench/mbbench): 4.0 KiB stack + 4.2 KiB heap live per
-// connection; process RSS grows 11–12 KiB per connection with Go's default
-// GOGC=100 (GC headroom) and 9.3–9.7 KiB with GOGC=25. A relay meant to
-// hold 100,000 connections in 1 GiB should set GOMEMLIMIT (or GOGC=25–50).
-// See BenchmarkMbbenchIdleMemory.
+// Measured with 5,000 idle bound connections to `relay serve` held 10 s
+// (BenchmarkIdleConns in relay/): 2 KiB stack and about 4 KiB heap live per
+// connection; process RSS grows 7.9–9.6 KiB per connection with the
+// relay's --gc-percent auto (7.4 KiB at 15,000). A relay meant to hold
+// 100,000 connections in 1 GiB should set GOMEMLIMIT.
 //
 // # Limits
 //

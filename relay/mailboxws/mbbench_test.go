@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/peers"
 )
 
 // These benchmarks drive a server in a separate process with the shared Go
@@ -24,61 +26,27 @@ import (
 //
 // They print numbers; they assert nothing about speed.
 
-func sharedPeers(tb testing.TB) string {
-	tb.Helper()
-	dir, _ := os.Getwd()
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "..", "shared", "peers")
-			if _, err := os.Stat(filepath.Join(p, "bench", "mbbench", "main.go")); err == nil {
-				return p
-			}
-			break
-		}
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatal("shared/peers/bench/mbbench not found")
-	}
-	tb.Skip("shared/peers/bench/mbbench not found")
-	return ""
-}
-
-// buildTools builds mbserve and mbbench once per process.
+// buildTools builds mbserve and mbbench once per process. Benchmarks that
+// cannot get them fail: a skipped benchmark would print PASS and no figures.
 var built struct {
 	mbserve, mbbench string
-	err              error
 }
 
 func buildTools(b *testing.B) (mbserve, mbbench string) {
 	b.Helper()
-	peers := sharedPeers(b)
-	if built.mbserve == "" && built.err == nil {
-		dir, err := os.MkdirTemp("", "mbbench")
+	if built.mbserve == "" {
+		dir, err := os.MkdirTemp("", "mbserve")
 		if err != nil {
 			b.Fatal(err)
 		}
-		built.mbserve = filepath.Join(dir, "mbserve")
-		if out, err := exec.Command("go", "build", "-o", built.mbserve, "./internal/mbserve").CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("build mbserve: %v\n%s", err, out)
+		bin := filepath.Join(dir, "mbserve")
+		if out, err := exec.Command("go", "build", "-o", bin, "./internal/mbserve").CombinedOutput(); err != nil {
+			b.Fatalf("build mbserve: %v\n%s", err, out)
 		}
-		// mbbench is its own module (gorilla/websocket): build a copy.
-		src := filepath.Join(dir, "src")
-		os.MkdirAll(src, 0o755)
-		for _, f := range []string{"main.go", "go.mod", "go.sum"} {
-			data, err := os.ReadFile(filepath.Join(peers, "bench", "mbbench", f))
-			if err == nil {
-				os.WriteFile(filepath.Join(src, f), data, 0o644)
-			}
-		}
-		built.mbbench = filepath.Join(dir, "mbbench")
-		cmd := exec.Command("go", "build", "-o", built.mbbench, ".")
-		cmd.Dir = src
-		if out, err := cmd.CombinedOutput(); err != nil && built.err == nil {
-			built.err = fmt.Errorf("build mbbench: %v\n%s", err, out)
-		}
+		built.mbserve = bin
 	}
-	if built.err != nil {
-		b.Skip(built.err)
+	if built.mbbench == "" {
+		built.mbbench = peers.BuildMbbench(b)
 	}
 	return built.mbserve, built.mbbench
 }
@@ -159,20 +127,21 @@ func BenchmarkMbbenchSessionRate(b *testing.B) {
 			}
 		})
 	}
-	peers := sharedPeers(b)
+	script := filepath.Join(peers.SharedDir(), "peers")
+	peers.NeedPython(peers.NoSkip(b), "wormhole_mailbox_server")
 	for _, db := range []string{":memory:", "FILE"} {
 		b.Run("reference-"+strings.Trim(strings.ToLower(db), ":"), func(b *testing.B) {
 			for range b.N {
 				state := b.TempDir()
 				port, tport := freePort(b), freePort(b)
-				cmd := exec.Command(filepath.Join(peers, "start-reference-servers.sh"), state, fmt.Sprint(port), fmt.Sprint(tport))
+				cmd := exec.Command(filepath.Join(script, "start-reference-servers.sh"), state, fmt.Sprint(port), fmt.Sprint(tport))
 				if db == "FILE" {
 					cmd.Env = append(os.Environ(), "PEERS_CHANNEL_DB="+filepath.Join(state, "channel.sqlite"))
 				}
 				if out, err := cmd.CombinedOutput(); err != nil {
-					b.Skipf("reference servers: %v\n%s", err, out)
+					b.Fatalf("reference servers: %v\n%s", err, out)
 				}
-				b.Cleanup(func() { exec.Command(filepath.Join(peers, "stop-reference-servers.sh"), state).Run() })
+				b.Cleanup(func() { exec.Command(filepath.Join(script, "stop-reference-servers.sh"), state).Run() })
 				pid, _ := os.ReadFile(filepath.Join(state, "mailbox.pid"))
 				reportRate(b, runMbbench(b, mbbench, "rtt", "-c", "64", "-d", "10s", "-pid", strings.TrimSpace(string(pid)),
 					"-url", fmt.Sprintf("ws://127.0.0.1:%d/v1", port)))

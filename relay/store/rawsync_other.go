@@ -2,5 +2,7 @@
 
 package store
 
-// syncWAL flushes the WAL file.
-func (s *SQLite) syncWAL() error { return s.wal.Sync() }
+import "os"
+
+// syncWAL flushes the WAL file f.
+func (s *SQLite) syncWAL(f *os.File) error { return f.Sync() }

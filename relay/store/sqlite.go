@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" database/sql driver
 )
@@ -50,8 +51,10 @@ type SQLite struct {
 	wal     *os.File
 	// walClosed is set by Close, so a late Sync cannot reopen the file.
 	walClosed bool
-	// slowDisk: a flush took over slowSync; flush the ordinary way.
-	slowDisk bool
+	// syncAvg is a moving average of flush times (ns) and syncing the
+	// number of flushes running: they choose how syncWAL flushes.
+	syncAvg atomic.Int64
+	syncing atomic.Int32
 }
 
 const sqliteSchemaVersion = 1
@@ -252,15 +255,30 @@ func (s *SQLite) Apply(ops []Op) error {
 // Sync implements Pipelined: it flushes the WAL file, which holds every
 // commit not yet checkpointed (and a checkpoint flushes the database file
 // itself). It does not take the database lock, so it runs alongside the
-// next Commit.
+// next Commit, and several Syncs may run at once (a disk serves parallel
+// flushes about as fast as one).
 func (s *SQLite) Sync() error {
 	if s.walPath == "" {
 		return nil
 	}
+	f, err := s.walFile()
+	if err != nil {
+		return err
+	}
+	if err := s.syncWAL(f); err != nil {
+		return fmt.Errorf("store: sync %s: %w", s.walPath, err)
+	}
+	return nil
+}
+
+// walFile returns the open WAL file, (re)opening it if needed. A Close
+// of the file while a flush uses it waits for the flush (os.File counts
+// its users).
+func (s *SQLite) walFile() (*os.File, error) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if s.walClosed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if s.wal != nil {
 		// SQLite keeps the WAL file for as long as it holds the
@@ -274,14 +292,11 @@ func (s *SQLite) Sync() error {
 	if s.wal == nil {
 		f, err := os.Open(s.walPath)
 		if err != nil {
-			return fmt.Errorf("store: sync: %w", err)
+			return nil, fmt.Errorf("store: sync: %w", err)
 		}
 		s.wal = f
 	}
-	if err := s.syncWAL(); err != nil {
-		return fmt.Errorf("store: sync %s: %w", s.walPath, err)
-	}
-	return nil
+	return s.wal, nil
 }
 
 // sameFile reports whether fi (of an open file) is still the file at path.

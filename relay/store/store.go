@@ -72,7 +72,7 @@ type Pipelined interface {
 	// whole, never part of it.
 	Commit(ops []Op) error
 	// Sync makes every Commit that returned before Sync was called
-	// durable. It may run concurrently with Commit, from one goroutine.
+	// durable. It may run concurrently with Commit and with other Syncs.
 	Sync() error
 }
 
