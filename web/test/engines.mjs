@@ -19,7 +19,7 @@
 //   click(css) / fill(css, text)    a real click; set a field's value
 //   setFiles(css, paths)            pick files for an <input type=file>
 //   setFolder(css, dir)             pick a folder for <input webkitdirectory>
-//   download(name, ms)              wait for a finished download; its path
+//   download(name, {minSize, ms})   wait for a finished download; its path
 //   evalSource(js)                  run a script's source in the page
 //   errors                          page errors seen so far (sync)
 //   close()
@@ -106,20 +106,29 @@ class Engine {
   /**
    * Waits until a download whose name matches `name` (a string or RegExp)
    * is complete in the download folder and returns its path. Complete
-   * means: no temporary file beside it and its size stable for 300 ms.
+   * means: no temporary file beside it, at least minSize bytes (WebKit
+   * creates the file empty before it writes to it) and its size stable
+   * for 300 ms.
    */
-  async download(name, ms = 120000) {
+  async download(name, { minSize = 1, ms = 120000 } = {}) {
     const end = Date.now() + ms;
     const match = (f) => (typeof name === 'string' ? f === name : name.test(f));
-    const partial = (f) => /\.(part|crdownload|download)$/.test(f) || f.startsWith('.com.google.Chrome');
+    // Firefox writes NAME.<random>.EXT.part beside an empty NAME.EXT,
+    // Chromium NAME.crdownload, WebKit NAME.download.
+    const partialOf = (hit) => {
+      const stem = hit.replace(/\.[^.]*$/, '');
+      return (f) => f !== hit && f.startsWith(stem) && /\.(part|crdownload|download)$/.test(f);
+    };
     let last = -1;
     for (;;) {
       const files = await fsp.readdir(this.downloads).catch(() => []);
-      const hit = files.find((f) => match(f) && !partial(f));
-      if (hit && !files.some(partial)) {
+      const hit = files.find((f) => match(f) && !/\.(part|crdownload|download)$/.test(f));
+      if (hit && !files.some(partialOf(hit))) {
         const size = (await fsp.stat(path.join(this.downloads, hit))).size;
-        if (size === last) return path.join(this.downloads, hit);
+        if (size === last && size >= minSize) return path.join(this.downloads, hit);
         last = size;
+      } else {
+        last = -1;
       }
       if (Date.now() > end) throw new Error(`${this.name}: no finished download ${name} in ${ms} ms: ${files.join(', ')}`);
       await sleep(300);

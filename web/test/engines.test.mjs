@@ -171,7 +171,7 @@ for (const engine of ENGINES) {
       assert.equal(await b.eval(() => document.getElementById('save-to-folder').hidden), !fsa);
       await checkA11y(b, 'offer');
       await b.click('#accept');
-      const saved = await b.download(path.basename(src));
+      const saved = await b.download(path.basename(src), { minSize: 5 << 20 });
       assert.equal(await sha256File(saved), sum);
       await waitStatus(b, 'receive', /^Received/);
       // Streamed through the service worker, not gathered in memory.
@@ -196,7 +196,7 @@ for (const engine of ENGINES) {
         && !document.getElementById('offer').hidden, null, 60000);
       assert.match(await b.eval(() => document.getElementById('offer-text').textContent), /6 files/);
       await b.click('#accept');
-      const zip = await b.download(`${path.basename(src)}.zip`);
+      const zip = await b.download(`${path.basename(src)}.zip`, { minSize: 70000 });
       const dest = path.join(work, `${engine}-unzipped`);
       await unzip(zip, dest);
       assert.deepEqual(await treeManifest(dest), manifest);
@@ -259,13 +259,18 @@ for (const engine of ENGINES) {
           && !document.getElementById('offer').hidden, null, 60000);
         await b.click('#accept');
         await b.waitFor(() => !document.getElementById('receive-progress').hidden, null, 60000);
-        await checkA11y(b, 'progress (receive)');
         await b.click('#receive-cancel');
         await waitStatus(b, 'receive', /Cancelled/, 60000);
         assert.notEqual((await cli.wait(60000)).code, 0, cli.out);
         await new Promise((r) => setTimeout(r, 1000));
-        const files = await fsp.readdir(b.downloads);
-        assert.ok(!files.includes(path.basename(src)), `a cancelled download was kept: ${files}`);
+        // Whatever the engine leaves of a failed download (Firefox: an
+        // empty placeholder and a .part file), nothing is complete.
+        for (const f of await fsp.readdir(b.downloads)) {
+          if (!f.startsWith('cancel')) continue;
+          const { size } = await fsp.stat(path.join(b.downloads, f));
+          t.diagnostic(`${engine} left ${f} (${size} bytes) of a cancelled download`);
+          assert.ok(size < (await fsp.stat(src)).size, `a cancelled download was kept whole: ${f}`);
+        }
       } finally {
         await fsp.rm(out, { recursive: true, force: true });
       }
@@ -288,7 +293,7 @@ for (const engine of ENGINES) {
         await b.waitFor(() => !document.getElementById('offer-actions').hidden
           && !document.getElementById('offer').hidden, null, 60000);
         await b.click('#accept');
-        const saved = await b.download(path.basename(small));
+        const saved = await b.download(path.basename(small), { minSize: 150000 });
         assert.equal(await sha256File(saved), sum);
         assert.match(await b.eval(() => document.getElementById('offer-note').textContent), /kept in memory/);
         assert.equal((await cli.wait(60000)).code, 0, cli.out);
@@ -318,7 +323,7 @@ async function smallFile() {
 async function big() {
   if (!bigFile) {
     bigFile = path.join(work, 'cancel.bin');
-    await randomFile(bigFile, 256 << 20);
+    await randomFile(bigFile, 128 << 20);
   }
   return bigFile;
 }
