@@ -351,6 +351,11 @@ test('a folder that cannot be unpacked is not acknowledged: the page says so, th
   await randomFile(path.join(clash, 'fine.txt'), 300);
   // A folder whose last file fails to write (the worker's writable for
   // it rejects, like a full disk) after the first files were written.
+  // Two names a case-insensitive folder would merge: refused too, where
+  // the second used to replace the first.
+  const caseClash = path.join(work, 'caseclash');
+  await randomFile(path.join(caseClash, 'Readme.txt'), 100);
+  await randomFile(path.join(caseClash, 'README.txt'), 200);
   const half = path.join(work, 'half');
   await randomFile(path.join(half, 'a.txt'), 70000);
   await randomFile(path.join(half, 'b.txt'), 1000);
@@ -370,7 +375,7 @@ test('a folder that cannot be unpacked is not acknowledged: the page says so, th
         return w;
       };
     });
-    for (const [src, why] of [[clash, /appears twice/], [half, /disk is full/]]) {
+    for (const [src, why] of [[clash, /appears twice/], [caseClash, /differ only in case/], [half, /disk is full/]]) {
       const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
       await pageReceive(p, await cli.code());
       const unpack = p.getByRole('button', { name: 'Unpack into folder…', exact: true });
