@@ -4,8 +4,8 @@
 // loopback (the peers' upstream/ snapshot; $WASMHOLE_SHARED/peers). The
 // page dials the mailbox and the relay's WebSocket side; the CLI dials the
 // relay's TCP side; nothing of ours sits between them. A folder from the
-// current CLI arrives as a deflated zip (0.12 stored its entries), checked
-// both as a download and unpacked by our unpacker.
+// current CLI (a zip streamed by zipstream-ng, empty folders included) is
+// checked both as a download and unpacked by our unpacker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
@@ -134,7 +134,7 @@ test('the page receives a file from the current CLI through the upstream relay',
   await b.click('#receive-again');
 });
 
-test('a folder from the current CLI (a deflated zip) arrives as a zip and unpacked', async (t) => {
+test('a folder from the current CLI arrives as a zip and unpacked', async (t) => {
   if (!ready(t)) return;
   const src = path.join(work, 'uptree');
   const manifest = await makeTree(src);
@@ -152,7 +152,11 @@ test('a folder from the current CLI (a deflated zip) arrives as a zip and unpack
   assert.equal((await c.wait(60000)).code, 0, c.out);
   const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c',
     'import sys, zipfile; print(" ".join(sorted({str(i.compress_type) for i in zipfile.ZipFile(sys.argv[1]).infolist() if not i.is_dir()})))', zip]);
-  assert.equal(stdout.trim(), String(8), 'the current CLI deflates (ZIP_DEFLATED = 8)');
+  // The offer says "zipfile/deflated" as 0.12's did, but the current CLI
+  // streams a sized zip (zipstream-ng), whose entries are stored (0);
+  // 0.12's were deflated (8). The unpacker takes both.
+  t.diagnostic(`compression of the current CLI's zip entries: ${stdout.trim()}`);
+  assert.match(stdout.trim(), /^[08]( [08])?$/);
   const dest = path.join(work, 'unzipped');
   await unzip(zip, dest);
   assert.deepEqual(await treeManifest(dest), manifest, 'the current CLI sends empty folders too');
