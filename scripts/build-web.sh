@@ -4,6 +4,7 @@
 #   OUT/index.html          the page (no inline scripts or styles)
 #   OUT/config.json         relay addresses; empty values mean "same origin"
 #   OUT/web/*.js, *.css     the page, the JS API, the worker, the service worker
+#   OUT/web/app/*.js        the page's modules (app.js imports them)
 #   OUT/web/wasm_exec.js    Go's JS glue, copied from the toolchain that built the wasm
 #   OUT/web/wasmhole.wasm   the Go client (GOOS=js GOARCH=wasm, -trimpath -s -w)
 #   OUT/web/wasm-hash.js    the wasm's SHA-256; the worker refuses any other wasm
@@ -21,7 +22,7 @@ wasm_exec=$goroot/lib/wasm/wasm_exec.js
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wasmhole-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/web"
+mkdir -p "$tmp/web/app"
 
 GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -o "$tmp/web/wasmhole.wasm" ./wasm
 cp "$wasm_exec" "$tmp/web/wasm_exec.js"
@@ -30,6 +31,7 @@ cp "${WASMHOLE_CONFIG:-web/config.json}" "$tmp/config.json"
 for f in web/*.js web/*.css web/*.svg web/README.md; do
   [ -f "$f" ] && cp "$f" "$tmp/web/"
 done
+cp web/app/*.js "$tmp/web/app/"
 
 sum=$(sha256sum "$tmp/web/wasmhole.wasm" | cut -d' ' -f1)
 cat >"$tmp/web/wasm-hash.js" <<EOF

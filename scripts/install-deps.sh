@@ -4,7 +4,8 @@
 # of the browser tests (Chromium; Firefox ESR; WebKitGTK's MiniBrowser with
 # WebKitWebDriver, on an Xvfb display), python3-spake2 for the SPAKE2
 # interop test, podman for the container build check, staticcheck, the Go
-# modules and the npm packages.
+# modules and the npm packages (the JS checkers at the root, the browser
+# tests, the Worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
@@ -26,7 +27,8 @@ fi
 go mod download
 go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-for d in web/test relay/worker; do
+# The root package.json pins the JS checkers (prettier, eslint, typescript).
+for d in . web/test relay/worker; do
   if [ -f "$d/package.json" ]; then
     (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
   fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and static checks, the Go tests (unit, fuzz
+# Runs every test: formatting and static checks (Go and JS), the Go tests (unit, fuzz
 # seeds and interop against the real reference programs) and the browser
 # tests in headless Chromium. Run as root: the interop tests enter private
 # network namespaces (../shared/peers/netns-run.sh).
@@ -18,6 +18,12 @@ fi
 go vet ./...
 staticcheck ./...
 GOOS=js GOARCH=wasm go vet ./core/... ./wasm/... ./relay/worker/...
+
+echo "== JS: prettier, eslint, tsc (JSDoc types of the files marked // @ts-check)"
+npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --list-different . >&2; echo "run: npx prettier --write ." >&2; exit 1; }
+npx --no-install eslint .
+npx --no-install tsc -p jsconfig.json
+npx --no-install tsc -p jsconfig.worker.json
 
 echo "== go test"
 go test -timeout 30m ./...

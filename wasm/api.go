@@ -422,6 +422,10 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 		if v := argOr(args, 1); v.Type() == js.TypeString {
 			code = v.String()
 		}
+		w, err := takeWormhole(argOr(args, 0))
+		if err != nil {
+			return nil, err
+		}
 		id, h := newHandle(nil)
 		progress := throttle(e, "progress", "sent")
 		started := false
@@ -438,6 +442,7 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 				}
 				progress(sent, total)
 			},
+			Wormhole: w,
 		}
 		t, err := run(h.ctx, c, opts)
 		if err != nil {
@@ -450,6 +455,29 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 		o.Set("code", t.Code())
 		return o, nil
 	})
+}
+
+// takeWormhole returns the wormhole whose handle is options.wormhole (one
+// opened, and perhaps given its code, before the user pressed Send), or
+// nil. The send takes it over: the handle is forgotten without cancelling.
+func takeWormhole(o js.Value) (*wormhole.Wormhole, error) {
+	if o.Type() != js.TypeObject || o.Get("wormhole").Type() != js.TypeNumber {
+		return nil, nil
+	}
+	id := o.Get("wormhole").Int()
+	handles.Lock()
+	defer handles.Unlock()
+	h, ok := handles.m[id]
+	if !ok {
+		return nil, fmt.Errorf("wasmhole: wormhole handle %d is closed", id)
+	}
+	w, ok := h.obj.(*wormhole.Wormhole)
+	if !ok {
+		return nil, errors.New("wasmhole: not a wormhole handle")
+	}
+	delete(handles.m, id)
+	h.cancel() // it bounded only the open
+	return w, nil
 }
 
 // entriesFrom converts [{path, file, modified} | {path, dir: true}] into

@@ -1,3 +1,4 @@
+// @ts-check
 // wasmhole service worker: turns a stream of chunks from the wasm worker
 // into a normal browser download, so a received file goes straight to disk
 // and never sits whole in memory, the same way in every browser that has
@@ -17,12 +18,15 @@
 // download runs, so the browser does not stop this worker mid-stream.
 'use strict';
 
+// self, typed as what it is here (for tsc; the same object at run time).
+const sw = /** @type {ServiceWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+
 const pending = new Map(); // id -> {port, name, size, timer}
 
-self.addEventListener('install', () => self.skipWaiting());
-self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
+sw.addEventListener('install', () => sw.skipWaiting());
+sw.addEventListener('activate', (e) => e.waitUntil(sw.clients.claim()));
 
-self.addEventListener('message', (e) => {
+sw.addEventListener('message', (e) => {
   const d = e.data || {};
   if (d.type === 'download' && typeof d.id === 'string' && e.ports[0]) {
     // Forget downloads that are never fetched (page closed early).
@@ -49,7 +53,7 @@ function asciiFallback(s) {
   return a || 'download';
 }
 
-self.addEventListener('fetch', (e) => {
+sw.addEventListener('fetch', (e) => {
   const url = new URL(e.request.url);
   const m = url.pathname.match(/\/dl\/([A-Za-z0-9_-]{8,64})\/[^/]*$/);
   if (!m) return; // not ours: the network answers

@@ -1,3 +1,4 @@
+// @ts-check
 // wasmhole.js: the JS API of wasmhole (magic-wormhole in the browser).
 // The page (app.js) is built on it; any other app can use it with its own
 // appid. Documented in README.md next to this file.
@@ -167,7 +168,9 @@ export class Wasmhole {
   /**
    * Sends a text message. opts: ClientOptions plus code (use this code
    * instead of allocating one), onCode(code), onProgress(sent, total),
-   * onStatus(status) where status is "waiting", "connecting", "transferring".
+   * onStatus(status) where status is "waiting", "connecting", "transferring",
+   * and wormhole (a Wormhole from open(), perhaps with allocateCode() done:
+   * the send takes it over and reports its code at once).
    * @returns {Promise<Transfer>} once the code is known.
    */
   sendText(text, opts = {}) { return this._send('sendText', [String(text)], opts); }
@@ -193,7 +196,10 @@ export class Wasmhole {
   async _send(op, args, opts) {
     const t = new Transfer(this);
     const onEvent = (ev) => t._event(ev, opts);
-    const p = this._call(op, [this._clientOptions(opts), opts.code || '', ...args], onEvent, [], true);
+    const client = this._clientOptions(opts);
+    // A wormhole opened (and its code allocated) ahead: the send takes it over.
+    if (opts.wormhole) client.wormhole = opts.wormhole._h;
+    const p = this._call(op, [client, opts.code || '', ...args], onEvent, [], true);
     const id = this._lastID;
     let r;
     try {

@@ -1,3 +1,4 @@
+// @ts-check
 // wasmhole worker: runs the Go client (wasmhole.wasm) off the page's main
 // thread and answers the page's calls. Loaded by wasmhole.js as a classic
 // dedicated worker, so importScripts resolves next to this file.
@@ -69,16 +70,29 @@ const ready = (async () => {
   // The hash in the URL makes a cached wasm of another build impossible.
   const res = await fetch('wasmhole.wasm?h=' + want.slice(0, 16));
   if (!res.ok) throw new Error(`could not load wasmhole.wasm: HTTP ${res.status}`);
-  const bytes = await res.arrayBuffer();
+  // Compile while the bytes arrive and are hashed; compiling runs nothing,
+  // and the module is instantiated only once its hash matched.
+  let compiling = null;
+  let bytes;
+  if (res.body && WebAssembly.compileStreaming) {
+    const [forCompile, forHash] = res.body.tee();
+    compiling = WebAssembly.compileStreaming(new Response(forCompile, { headers: { 'Content-Type': 'application/wasm' } }));
+    compiling.catch(() => {});
+    bytes = await new Response(forHash).arrayBuffer();
+  } else {
+    bytes = await res.arrayBuffer();
+  }
   const got = await sha256Hex(bytes);
   if (got !== want) {
     const err = new Error(`wasmhole.wasm has SHA-256 ${got}, expected ${want}; refusing to run it`);
     err.name = 'IntegrityError';
     throw err;
   }
+  const module = await (compiling || WebAssembly.compile(bytes)).catch(() => WebAssembly.compile(bytes));
+  bytes = null;
   const go = new Go();
   const started = new Promise((resolve) => { self.wasmholeStarted = resolve; });
-  const { instance } = await WebAssembly.instantiate(bytes, go.importObject);
+  const instance = await WebAssembly.instantiate(module, go.importObject);
   memory = instance.exports.mem;
   go.run(instance).then(() => {
     self.postMessage({ fatal: { name: 'Exited', message: 'the wasm client stopped' } });

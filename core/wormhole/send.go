@@ -39,6 +39,12 @@ type SendOptions struct {
 	// Progress is called as the file or zip bytes go out (never for
 	// text): first with sent == 0, last with sent == total.
 	Progress func(sent, total int64)
+	// Wormhole, if not nil, is a session opened earlier with Client.New,
+	// perhaps with its code allocated already: a page allocates while the
+	// user is still choosing, so the code shows the moment they press
+	// Send. The transfer takes it over and closes it when it ends. Its
+	// code, if it has one, wins over Code, which must then be "" or equal.
+	Wormhole *Wormhole
 }
 
 // Transfer is a send in progress. It runs in the background from the
@@ -141,14 +147,23 @@ func (c *Client) SendDirectory(ctx context.Context, dirname string, entries []tr
 // send opens the session and gets the code synchronously, then runs the
 // rest of the exchange in the background.
 func (c *Client) send(ctx context.Context, opts SendOptions, p payload) (*Transfer, error) {
-	w, err := c.New(ctx)
-	if err != nil {
-		return nil, err
+	w := opts.Wormhole
+	if w == nil {
+		var err error
+		if w, err = c.New(ctx); err != nil {
+			return nil, err
+		}
 	}
-	code := opts.Code
-	if code == "" {
+	var err error
+	code := w.Code()
+	switch {
+	case code != "" && opts.Code != "" && opts.Code != code:
+		err = fmt.Errorf("wormhole: send: %w (%s, not %s)", ErrCodeSet, code, opts.Code)
+	case code != "":
+	case opts.Code == "":
 		code, err = w.AllocateCode(ctx)
-	} else {
+	default:
+		code = opts.Code
 		err = w.SetCode(ctx, code)
 	}
 	if err != nil {

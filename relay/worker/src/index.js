@@ -1,3 +1,4 @@
+// @ts-check
 // wasmhole relay on Cloudflare Workers: the JavaScript shim around the Go
 // relay core (relay/worker/wasm, built by scripts/build-worker.sh).
 //

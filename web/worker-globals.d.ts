@@ -1,0 +1,22 @@
+// Globals of the wasm worker (worker.js) for tsc -p jsconfig.worker.json:
+// Go's JS glue (wasm_exec.js), the build's wasm-hash.js, and what the Go
+// client installs.
+declare class Go {
+  importObject: WebAssembly.Imports;
+  argv: string[];
+  run(instance: WebAssembly.Instance): Promise<void>;
+}
+
+interface WorkerGlobalScope {
+  /** Written by scripts/build-web.sh into wasm-hash.js. */
+  WASMHOLE_WASM_SHA256?: string;
+  /** Called by the Go client once self.wasmhole is installed. */
+  wasmholeStarted?: (value?: unknown) => void;
+  /** The Go client's API (wasm/main.go). */
+  wasmhole?: Record<string, (...args: unknown[]) => unknown>;
+}
+
+interface Performance {
+  /** Chromium only. */
+  memory?: { usedJSHeapSize: number };
+}
