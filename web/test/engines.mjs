@@ -33,8 +33,7 @@ import { freePort } from './util.mjs';
 export const CHROMIUM = process.env.WASMHOLE_CHROMIUM || '/usr/bin/chromium';
 export const FIREFOX = process.env.WASMHOLE_FIREFOX || '/usr/bin/firefox-esr';
 export const WEBKIT_DRIVER = '/usr/bin/WebKitWebDriver';
-export const MINIBROWSER = process.env.WASMHOLE_MINIBROWSER
-  || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
+export const MINIBROWSER = process.env.WASMHOLE_MINIBROWSER || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
 export const XVFB = '/usr/bin/Xvfb';
 
 /** The programs each engine needs (for need()). */
@@ -49,7 +48,9 @@ export const PROGRAMS = {
  * WASMHOLE_ENGINES (e.g. "chromium" for a quick run).
  */
 export const ENGINES = (process.env.WASMHOLE_ENGINES || 'chromium,firefox,webkit')
-  .split(',').map((s) => s.trim()).filter(Boolean);
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 
 // A test hook run before the page's own scripts where the driver can
 // (Chromium, Firefox): with ?no-service-worker in the URL the page sees a
@@ -64,10 +65,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Launches an engine by name. */
 export async function launchEngine(name, opts = {}) {
   switch (name) {
-    case 'chromium': return launchChromium(opts);
-    case 'firefox': return launchFirefox(opts);
-    case 'webkit': return launchWebKit(opts);
-    default: throw new Error(`unknown engine ${name}`);
+    case 'chromium':
+      return launchChromium(opts);
+    case 'firefox':
+      return launchFirefox(opts);
+    case 'webkit':
+      return launchWebKit(opts);
+    default:
+      throw new Error(`unknown engine ${name}`);
   }
 }
 
@@ -87,20 +92,24 @@ class Engine {
     for (;;) {
       const v = await this.eval(fn, arg);
       if (v) return v;
-      if (Date.now() > end) throw new Error(`${this.name}: timed out after ${ms} ms waiting for ${String(fn).slice(0, 200)}`);
+      if (Date.now() > end)
+        throw new Error(`${this.name}: timed out after ${ms} ms waiting for ${String(fn).slice(0, 200)}`);
       await sleep(100);
     }
   }
 
   async fill(css, text) {
-    await this.eval(([css, text]) => {
-      const el = document.querySelector(css);
-      if (!el) throw new Error(`no ${css}`);
-      el.focus();
-      el.value = text;
-      el.dispatchEvent(new Event('input', { bubbles: true }));
-      el.dispatchEvent(new Event('change', { bubbles: true }));
-    }, [css, text]);
+    await this.eval(
+      ([css, text]) => {
+        const el = document.querySelector(css);
+        if (!el) throw new Error(`no ${css}`);
+        el.focus();
+        el.value = text;
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+        el.dispatchEvent(new Event('change', { bubbles: true }));
+      },
+      [css, text],
+    );
   }
 
   /**
@@ -130,7 +139,8 @@ class Engine {
       } else {
         last = -1;
       }
-      if (Date.now() > end) throw new Error(`${this.name}: no finished download ${name} in ${ms} ms: ${files.join(', ')}`);
+      if (Date.now() > end)
+        throw new Error(`${this.name}: no finished download ${name} in ${ms} ms: ${files.join(', ')}`);
       await sleep(300);
     }
   }
@@ -153,13 +163,24 @@ async function launchChromium(opts) {
     acceptDownloads: true,
     downloadsPath: e.downloads,
     viewport: opts.viewport || { width: 1100, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
-  e.cleanups.push(() => fsp.rm(profile, { recursive: true, force: true }), () => context.close());
+  e.cleanups.push(
+    () => fsp.rm(profile, { recursive: true, force: true }),
+    () => context.close(),
+  );
   await context.addInitScript(NO_SERVICE_WORKER);
   e.preloads = true;
-  const page = context.pages()[0] || await context.newPage();
+  const page = context.pages()[0] || (await context.newPage());
   page.on('pageerror', (err) => e.errors.push(String(err)));
   // Playwright keeps downloads under a random name until saveAs: save
   // each under its suggested name, as the other engines do.
@@ -207,7 +228,7 @@ async function launchFirefox() {
     },
   });
   e.cleanups.push(() => browser.close());
-  const page = (await browser.pages())[0] || await browser.newPage();
+  const page = (await browser.pages())[0] || (await browser.newPage());
   await page.evaluateOnNewDocument(NO_SERVICE_WORKER);
   e.preloads = true;
   page.on('pageerror', (err) => e.errors.push(String(err)));
@@ -224,8 +245,9 @@ async function launchFirefox() {
 // ---- WebKitGTK: selenium-webdriver, WebKitWebDriver, MiniBrowser, Xvfb --
 
 async function startXvfb() {
-  const proc = spawn(XVFB, ['-displayfd', '1', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
+  const proc = spawn(XVFB, ['-displayfd', '1', '-screen', '0', '1280x1024x24', '-nolisten', 'tcp'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let out = '';
   const display = await new Promise((resolve, reject) => {
     proc.stdout.on('data', (d) => {
@@ -251,18 +273,27 @@ async function launchWebKit() {
   await fsp.writeFile(path.join(config, 'user-dirs.dirs'), `XDG_DOWNLOAD_DIR="${e.downloads}"\n`);
   const port = await freePort();
   const drv = spawn(WEBKIT_DRIVER, [`--port=${port}`], {
-    env: { ...process.env, DISPLAY: xvfb.display, HOME: home, XDG_CONFIG_HOME: config,
-      XDG_CACHE_HOME: path.join(home, 'cache'), XDG_DATA_HOME: path.join(home, 'data') },
+    env: {
+      ...process.env,
+      DISPLAY: xvfb.display,
+      HOME: home,
+      XDG_CONFIG_HOME: config,
+      XDG_CACHE_HOME: path.join(home, 'cache'),
+      XDG_DATA_HOME: path.join(home, 'data'),
+    },
     stdio: ['ignore', 'ignore', process.env.WASMHOLE_DEBUG ? 'inherit' : 'ignore'],
   });
   e.cleanups.push(async () => drv.kill('SIGTERM'));
   let driver;
   for (let i = 0; ; i++) {
     try {
-      driver = await new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities({
-        browserName: 'MiniBrowser',
-        'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
-      }).build();
+      driver = await new Builder()
+        .usingServer(`http://127.0.0.1:${port}`)
+        .withCapabilities({
+          browserName: 'MiniBrowser',
+          'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
+        })
+        .build();
       break;
     } catch (err) {
       if (i > 50) throw err;
@@ -274,9 +305,12 @@ async function launchWebKit() {
   e.driver = driver;
   e.goto = (url) => driver.get(url);
   e.eval = async (fn, arg) => {
-    const r = await driver.executeAsyncScript(`const done = arguments[arguments.length - 1];
+    const r = await driver.executeAsyncScript(
+      `const done = arguments[arguments.length - 1];
       Promise.resolve().then(() => (${fn})(arguments[0]))
-        .then((v) => done({ v: v === undefined ? null : v }), (err) => done({ err: String(err && err.stack || err) }));`, arg);
+        .then((v) => done({ v: v === undefined ? null : v }), (err) => done({ err: String(err && err.stack || err) }));`,
+      arg,
+    );
     if (r.err) throw new Error(r.err);
     return r.v;
   };
@@ -314,17 +348,23 @@ async function pickFolderByHand(e, css, dir) {
     i.hidden = true;
     document.body.append(i);
   });
-  await e.setFiles('#test-folder-files', rels.map((r) => path.join(path.dirname(dir), r)));
-  await e.eval(([css, rels]) => {
-    const tmpInput = document.getElementById('test-folder-files');
-    const files = Array.from(tmpInput.files);
-    tmpInput.remove();
-    if (files.length !== rels.length) throw new Error(`picked ${files.length} of ${rels.length} files`);
-    files.forEach((f, i) => Object.defineProperty(f, 'webkitRelativePath', { value: rels[i] }));
-    const target = document.querySelector(css);
-    Object.defineProperty(target, 'files', { value: files, configurable: true });
-    target.dispatchEvent(new Event('change', { bubbles: true }));
-  }, [css, rels]);
+  await e.setFiles(
+    '#test-folder-files',
+    rels.map((r) => path.join(path.dirname(dir), r)),
+  );
+  await e.eval(
+    ([css, rels]) => {
+      const tmpInput = document.getElementById('test-folder-files');
+      const files = Array.from(tmpInput.files);
+      tmpInput.remove();
+      if (files.length !== rels.length) throw new Error(`picked ${files.length} of ${rels.length} files`);
+      files.forEach((f, i) => Object.defineProperty(f, 'webkitRelativePath', { value: rels[i] }));
+      const target = document.querySelector(css);
+      Object.defineProperty(target, 'files', { value: files, configurable: true });
+      target.dispatchEvent(new Event('change', { bubbles: true }));
+    },
+    [css, rels],
+  );
 }
 
 /** True if the engine's programs are installed. */

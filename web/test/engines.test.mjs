@@ -10,9 +10,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import {
-  startRelay, CLI, randomFile, sha256File, makeTree, treeManifest, tmpdir, unzip, need,
-} from './harness.mjs';
+import { startRelay, CLI, randomFile, sha256File, makeTree, treeManifest, tmpdir, unzip, need } from './harness.mjs';
 import { ENGINES, PROGRAMS, launchEngine } from './engines.mjs';
 import { audit } from './a11y.mjs';
 
@@ -31,16 +29,23 @@ after(async () => {
 });
 
 const pyArgs = () => ['--relay-url', relay.mailboxURL, '--transit-helper', `tcp:${relay.tcp}`];
-const statusText = (b, which) => b.eval((id) => document.getElementById(id).textContent, `${which}-status`);
-const waitStatus = (b, which, re, ms = 120000) => b.waitFor(([id, src]) => {
-  const t = document.getElementById(id).textContent;
-  return new RegExp(src).test(t) && t;
-}, [`${which}-status`, re.source], ms);
+const waitStatus = (b, which, re, ms = 120000) =>
+  b.waitFor(
+    ([id, src]) => {
+      const t = document.getElementById(id).textContent;
+      return new RegExp(src).test(t) && t;
+    },
+    [`${which}-status`, re.source],
+    ms,
+  );
 
 async function open(b, query = '') {
   await b.goto(relay.pageURL + query);
-  await b.waitFor(() => document.documentElement.dataset.ready === 'true'
-    || !document.getElementById('boot').hidden, null, 90000);
+  await b.waitFor(
+    () => document.documentElement.dataset.ready === 'true' || !document.getElementById('boot').hidden,
+    null,
+    90000,
+  );
   const boot = await b.eval(() => document.getElementById('boot').textContent);
   if (boot) throw new Error(`page failed to start: ${boot}`);
 }
@@ -52,18 +57,24 @@ async function open(b, query = '') {
  * in some engines; the reload itself is covered by every first test).
  */
 async function fresh(b) {
-  const loaded = await b.eval(() => document.documentElement.dataset.ready === 'true' && !location.search)
+  const loaded = await b
+    .eval(() => document.documentElement.dataset.ready === 'true' && !location.search)
     .catch(() => false);
   if (!loaded) return open(b);
   for (const id of ['send-again', 'receive-again', 'clear-selection']) {
-    if (await b.eval((id) => !document.getElementById(id).hidden
-      && !document.getElementById(id).closest('[hidden]'), id)) await b.click(`#${id}`);
+    if (
+      await b.eval((id) => !document.getElementById(id).hidden && !document.getElementById(id).closest('[hidden]'), id)
+    )
+      await b.click(`#${id}`);
   }
   await b.fill('#text', '');
   await b.fill('#code-input', '');
-  const idle = await b.eval(() => ['send-code', 'send-progress', 'offer', 'receive-progress']
-    .every((id) => document.getElementById(id).hidden) && !document.getElementById('send-button').disabled
-    && !document.getElementById('receive-button').disabled);
+  const idle = await b.eval(
+    () =>
+      ['send-code', 'send-progress', 'offer', 'receive-progress'].every((id) => document.getElementById(id).hidden) &&
+      !document.getElementById('send-button').disabled &&
+      !document.getElementById('receive-button').disabled,
+  );
   if (!idle) await open(b);
 }
 
@@ -73,9 +84,15 @@ async function send(b, what) {
   if (what.files) await b.setFiles('#files', what.files);
   if (what.folder) await b.setFolder('#folder', what.folder);
   // "Send something else" keeps the last code in the hidden field.
-  await b.eval(() => { document.getElementById('code').value = ''; });
+  await b.eval(() => {
+    document.getElementById('code').value = '';
+  });
   await b.click('#send-button');
-  return b.waitFor(() => !document.getElementById('send-code').hidden && document.getElementById('code').value, null, 60000);
+  return b.waitFor(
+    () => !document.getElementById('send-code').hidden && document.getElementById('code').value,
+    null,
+    60000,
+  );
 }
 
 async function receive(b, code) {
@@ -99,7 +116,9 @@ for (const engine of ENGINES) {
       b = await launchEngine(engine);
       process.stdout.write(`# ${engine}: launched in ${Date.now() - t0} ms\n`);
     });
-    after(async () => { await b?.close(); });
+    after(async () => {
+      await b?.close();
+    });
 
     test('the page starts; missing APIs are fallen back from, not failed on', async (t) => {
       if (!ready(t)) return;
@@ -138,8 +157,16 @@ for (const engine of ENGINES) {
       const out = await tmpdir();
       try {
         const code = await send(b, { files: [src] });
-        const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
-          '--hide-progress', '-o', path.join(out, 'got.bin'), code]);
+        const cli = new CLI('wormhole', [
+          ...pyArgs(),
+          'receive',
+          '--no-listen',
+          '--accept-file',
+          '--hide-progress',
+          '-o',
+          path.join(out, 'got.bin'),
+          code,
+        ]);
         assert.equal((await cli.wait(120000)).code, 0, cli.out);
         assert.equal(await sha256File(path.join(out, 'got.bin')), sum);
         await waitStatus(b, 'send', /SHA-256 matched/);
@@ -157,8 +184,11 @@ for (const engine of ENGINES) {
       const out = await tmpdir();
       try {
         const code = await send(b, { folder: src });
-        const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
-          '--hide-progress', code], { cwd: out });
+        const cli = new CLI(
+          'wormhole',
+          [...pyArgs(), 'receive', '--no-listen', '--accept-file', '--hide-progress', code],
+          { cwd: out },
+        );
         assert.equal((await cli.wait(120000)).code, 0, cli.out);
         assert.deepEqual(await treeManifest(path.join(out, path.basename(src))), manifest);
         await waitStatus(b, 'send', /SHA-256 matched/);
@@ -185,11 +215,16 @@ for (const engine of ENGINES) {
       const sum = await randomFile(src, 5 << 20);
       const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
       await receive(b, await cli.code());
-      await b.waitFor(() => !document.getElementById('offer').hidden
-        && !document.getElementById('offer-actions').hidden, null, 60000);
+      await b.waitFor(
+        () => !document.getElementById('offer').hidden && !document.getElementById('offer-actions').hidden,
+        null,
+        60000,
+      );
       assert.match(await b.eval(() => document.getElementById('offer-text').textContent), /-from-cli\.bin/);
       // Where the engine has no File System Access, the page offers none.
-      const fsa = await b.eval(() => typeof showSaveFilePicker === 'function' || typeof showDirectoryPicker === 'function');
+      const fsa = await b.eval(
+        () => typeof showSaveFilePicker === 'function' || typeof showDirectoryPicker === 'function',
+      );
       assert.equal(await b.eval(() => document.getElementById('save-to-folder').hidden), !fsa);
       await checkA11y(b, 'offer');
       await b.click('#accept');
@@ -214,8 +249,11 @@ for (const engine of ENGINES) {
       delete manifest['empty-folder']; // Python 0.12 zips files only
       const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
       await receive(b, await cli.code());
-      await b.waitFor(() => !document.getElementById('offer-actions').hidden
-        && !document.getElementById('offer').hidden, null, 60000);
+      await b.waitFor(
+        () => !document.getElementById('offer-actions').hidden && !document.getElementById('offer').hidden,
+        null,
+        60000,
+      );
       assert.match(await b.eval(() => document.getElementById('offer-text').textContent), /6 files/);
       await b.click('#accept');
       const zip = await b.download(`${path.basename(src)}.zip`, { minSize: 70000 });
@@ -244,8 +282,11 @@ for (const engine of ENGINES) {
       const src = await smallFile();
       let cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
       await receive(b, await cli.code());
-      await b.waitFor(() => !document.getElementById('offer-actions').hidden
-        && !document.getElementById('offer').hidden, null, 60000);
+      await b.waitFor(
+        () => !document.getElementById('offer-actions').hidden && !document.getElementById('offer').hidden,
+        null,
+        60000,
+      );
       await b.click('#reject');
       await waitStatus(b, 'receive', /You rejected the offer/, 30000);
       assert.notEqual((await cli.wait(60000)).code, 0);
@@ -265,8 +306,16 @@ for (const engine of ENGINES) {
       try {
         // The page sends and cancels mid-transfer: the receiver fails.
         const code = await send(b, { files: [src] });
-        let cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
-          '--hide-progress', '-o', path.join(out, 'a.bin'), code]);
+        let cli = new CLI('wormhole', [
+          ...pyArgs(),
+          'receive',
+          '--no-listen',
+          '--accept-file',
+          '--hide-progress',
+          '-o',
+          path.join(out, 'a.bin'),
+          code,
+        ]);
         await b.waitFor(() => !document.getElementById('send-progress').hidden, null, 60000);
         await checkA11y(b, 'progress (send)');
         await b.click('#send-cancel');
@@ -277,8 +326,11 @@ for (const engine of ENGINES) {
         // download is left behind as if complete.
         cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
         await receive(b, await cli.code());
-        await b.waitFor(() => !document.getElementById('offer-actions').hidden
-          && !document.getElementById('offer').hidden, null, 60000);
+        await b.waitFor(
+          () => !document.getElementById('offer-actions').hidden && !document.getElementById('offer').hidden,
+          null,
+          60000,
+        );
         await b.click('#accept');
         await b.waitFor(() => !document.getElementById('receive-progress').hidden, null, 60000);
         await b.click('#receive-cancel');
@@ -300,20 +352,28 @@ for (const engine of ENGINES) {
 
     test('without service workers: a small file is held in memory (said so), a large one refused', async (t) => {
       if (!ready(t)) return;
-      if (!b.preloads) { t.skip(`${engine}'s driver cannot run a script before the page's`); return; }
+      if (!b.preloads) {
+        t.skip(`${engine}'s driver cannot run a script before the page's`);
+        return;
+      }
       // The page as in a browser without service workers (a private mode,
       // plain http on a public host): see NO_SERVICE_WORKER in engines.mjs.
       {
         await open(b, '?no-service-worker');
         assert.equal(await b.eval(() => 'serviceWorker' in navigator), false);
         // The in-memory cap, lowered so that a small file exceeds it.
-        await b.eval(async () => { (await import(new URL('web/wasmhole.js', document.baseURI).href)).Wasmhole.BLOB_LIMIT = 200000; });
+        await b.eval(async () => {
+          (await import(new URL('web/wasmhole.js', document.baseURI).href)).Wasmhole.BLOB_LIMIT = 200000;
+        });
         const small = path.join(work, `${engine}-mem.bin`);
         const sum = await randomFile(small, 150000);
         let cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', small]);
         await receive(b, await cli.code());
-        await b.waitFor(() => !document.getElementById('offer-actions').hidden
-          && !document.getElementById('offer').hidden, null, 60000);
+        await b.waitFor(
+          () => !document.getElementById('offer-actions').hidden && !document.getElementById('offer').hidden,
+          null,
+          60000,
+        );
         await b.click('#accept');
         const saved = await b.download(path.basename(small), { minSize: 150000 });
         assert.equal(await sha256File(saved), sum);
@@ -325,8 +385,11 @@ for (const engine of ENGINES) {
         await randomFile(large, 300000);
         cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', large]);
         await receive(b, await cli.code());
-        await b.waitFor(() => !document.getElementById('offer-actions').hidden
-          && !document.getElementById('offer').hidden, null, 60000);
+        await b.waitFor(
+          () => !document.getElementById('offer-actions').hidden && !document.getElementById('offer').hidden,
+          null,
+          60000,
+        );
         await b.click('#accept');
         assert.match(await waitStatus(b, 'receive', /cannot stream downloads/, 30000), /more than the/);
         assert.notEqual((await cli.wait(60000)).code, 0, cli.out);

@@ -15,7 +15,16 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  makeSite, CLI, randomFile, sha256File, makeTree, treeManifest, tmpdir, unzip, freePort, REPO,
+  makeSite,
+  CLI,
+  randomFile,
+  sha256File,
+  makeTree,
+  treeManifest,
+  tmpdir,
+  unzip,
+  freePort,
+  REPO,
 } from './harness.mjs';
 import { launchEngine, PROGRAMS } from './engines.mjs';
 import { serveStatic } from './static.mjs';
@@ -28,7 +37,7 @@ const SERVE = path.join(UPSTREAM, 'serve');
 const ENGINE = 'chromium';
 
 let work;
-let servers = [];
+const servers = [];
 let site;
 let web;
 let b;
@@ -41,7 +50,10 @@ async function listening(port, proc, name, ms = 60000) {
     if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}`);
     const ok = await new Promise((resolve) => {
       const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -63,10 +75,14 @@ before(async () => {
   work = await tmpdir();
   if (![...PROGRAMS[ENGINE], WORMHOLE, SERVE].every((p) => need({ skip() {} }, p))) return;
   const [mb, tcp, ws] = [await freePort(), await freePort(), await freePort()];
-  const mailbox = serve(['mailbox', `--port=tcp:${mb}:interface=127.0.0.1`,
-    `--channel-db=${path.join(work, 'channel.sqlite')}`], path.join(work, 'mailbox.log'));
-  const transit = serve(['transit', `--port=tcp:${tcp}:interface=127.0.0.1`,
-    `--websocket=tcp:${ws}:interface=127.0.0.1`], path.join(work, 'transit.log'));
+  const mailbox = serve(
+    ['mailbox', `--port=tcp:${mb}:interface=127.0.0.1`, `--channel-db=${path.join(work, 'channel.sqlite')}`],
+    path.join(work, 'mailbox.log'),
+  );
+  const transit = serve(
+    ['transit', `--port=tcp:${tcp}:interface=127.0.0.1`, `--websocket=tcp:${ws}:interface=127.0.0.1`],
+    path.join(work, 'transit.log'),
+  );
   await listening(mb, mailbox, 'upstream mailbox');
   await listening(ws, transit, 'upstream transit relay');
   mailboxURL = `ws://127.0.0.1:${mb}/v1`;
@@ -87,8 +103,8 @@ after(async () => {
 });
 
 // The current CLI, on the upstream mailbox and the relay's TCP side.
-const cli = (args, opts) => new CLI(WORMHOLE,
-  ['--relay-url', mailboxURL, '--transit-helper', `tcp:${transitTCP}`, ...args], opts);
+const cli = (args, opts) =>
+  new CLI(WORMHOLE, ['--relay-url', mailboxURL, '--transit-helper', `tcp:${transitTCP}`, ...args], opts);
 
 test('the page sends text and a file to the current CLI (upstream mailbox, WebSocket ↔ TCP upstream relay)', async (t) => {
   if (!ready(t)) return;
@@ -106,9 +122,15 @@ test('the page sends text and a file to the current CLI (upstream mailbox, WebSo
   const src = path.join(work, 'to-upstream.bin');
   const sum = await randomFile(src, (4 << 20) + 3);
   await b.setFiles('#files', [src]);
-  await b.eval(() => { document.getElementById('code').value = ''; });
+  await b.eval(() => {
+    document.getElementById('code').value = '';
+  });
   await b.click('#send-button');
-  code = await b.waitFor(() => !document.getElementById('send-code').hidden && document.getElementById('code').value, null, 60000);
+  code = await b.waitFor(
+    () => !document.getElementById('send-code').hidden && document.getElementById('code').value,
+    null,
+    60000,
+  );
   const out = path.join(work, 'got.bin');
   c = cli(['receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, code]);
   assert.equal((await c.wait(120000)).code, 0, c.out);
@@ -150,8 +172,11 @@ test('a folder from the current CLI arrives as a zip and unpacked', async (t) =>
   await b.click('#accept');
   const zip = await b.download('uptree.zip', { minSize: 60000 });
   assert.equal((await c.wait(60000)).code, 0, c.out);
-  const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c',
-    'import sys, zipfile; print(" ".join(sorted({str(i.compress_type) for i in zipfile.ZipFile(sys.argv[1]).infolist() if not i.is_dir()})))', zip]);
+  const { stdout } = await promisify(execFile)('/usr/bin/python3', [
+    '-c',
+    'import sys, zipfile; print(" ".join(sorted({str(i.compress_type) for i in zipfile.ZipFile(sys.argv[1]).infolist() if not i.is_dir()})))',
+    zip,
+  ]);
   // The offer says "zipfile/deflated" as 0.12's did, but the current CLI
   // streams a sized zip (zipstream-ng), whose entries are stored (0);
   // 0.12's were deflated (8). The unpacker takes both.
@@ -175,7 +200,11 @@ test('a folder from the current CLI arrives as a zip and unpacked', async (t) =>
     const walk = async (dir, rel) => {
       for await (const [name, h] of dir.entries()) {
         const r = rel ? `${rel}/${name}` : name;
-        if (h.kind === 'directory') { out[r] = 'dir'; await walk(h, r); continue; }
+        if (h.kind === 'directory') {
+          out[r] = 'dir';
+          await walk(h, r);
+          continue;
+        }
         const d = new Uint8Array(await crypto.subtle.digest('SHA-256', await (await h.getFile()).arrayBuffer()));
         out[r] = Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('');
       }
