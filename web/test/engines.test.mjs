@@ -303,6 +303,11 @@ for (const engine of ENGINES) {
       await fresh(b);
       const src = await big();
       const out = await tmpdir();
+      let t0 = Date.now();
+      const lap = (what) => {
+        t.diagnostic(`${engine}: ${what} after ${Date.now() - t0} ms`);
+        t0 = Date.now();
+      };
       try {
         // The page sends and cancels mid-transfer: the receiver fails.
         const code = await send(b, { files: [src] });
@@ -318,9 +323,12 @@ for (const engine of ENGINES) {
         ]);
         await b.waitFor(() => !document.getElementById('send-progress').hidden, null, 60000);
         await checkA11y(b, 'progress (send)');
+        lap('send progress shown');
         await b.click('#send-cancel');
         await waitStatus(b, 'send', /Cancelled/, 60000);
+        lap('send cancelled');
         assert.notEqual((await cli.wait(60000)).code, 0, cli.out);
+        lap('receiving CLI failed');
 
         // The CLI sends, the page cancels: the sender fails, and no
         // download is left behind as if complete.
@@ -333,9 +341,12 @@ for (const engine of ENGINES) {
         );
         await b.click('#accept');
         await b.waitFor(() => !document.getElementById('receive-progress').hidden, null, 60000);
+        lap('receive progress shown');
         await b.click('#receive-cancel');
         await waitStatus(b, 'receive', /Cancelled/, 60000);
+        lap('receive cancelled');
         assert.notEqual((await cli.wait(60000)).code, 0, cli.out);
+        lap('sending CLI failed');
         await new Promise((r) => setTimeout(r, 1000));
         // Whatever the engine leaves of a failed download (Firefox: an
         // empty placeholder and a .part file), nothing is complete.
