@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a clean Debian machine, idempotently:
-# the reference peers (../shared/peers/install.sh), Debian's Chromium for the
-# browser tests, python3-spake2 for the SPAKE2 interop test, podman for the
-# container build check, staticcheck, the Go modules and the npm packages
-# (the JS checkers at the root, the browser tests, the Worker).
+# the reference peers (../shared/peers/install.sh), the three browser engines
+# of the browser tests (Chromium; Firefox ESR; WebKitGTK's MiniBrowser with
+# WebKitWebDriver, on an Xvfb display), python3-spake2 for the SPAKE2
+# interop test, podman for the container build check, staticcheck, the Go
+# modules and the npm packages (the JS checkers at the root, the browser
+# tests, the Worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
@@ -11,7 +13,7 @@ export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin
 
 bash "$shared/peers/install.sh" >/dev/null
 
-apt_pkgs=(chromium python3-spake2 podman zbar-tools ca-certificates)
+apt_pkgs=(chromium firefox-esr webkit2gtk-driver libwebkit2gtk-4.1-0 xvfb xauth python3-spake2 podman zbar-tools ca-certificates)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -81,7 +81,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		_ = o.Reject(ctx)
 		return "", fmt.Errorf("%w: %w", errSaveFailed, err)
 	}
-	var skipped []unpack.Skipped
+	var skipped []transfer.Skipped
 	unpackAll := func() error {
 		e.emit("status", map[string]any{"status": "unpacking"})
 		var err error
@@ -111,7 +111,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 
 // unpackSpool unpacks the spooled zip in fh into a new subfolder of dir,
 // with zip-bomb limits taken from the offer.
-func unpackSpool(fh, dir js.Value, folder string, o *wormhole.Offer) ([]unpack.Skipped, error) {
+func unpackSpool(fh, dir js.Value, folder string, o *wormhole.Offer) ([]transfer.Skipped, error) {
 	file, err := awaitCall(fh, "getFile")
 	if err != nil {
 		return nil, fmt.Errorf("reading the received zip: %w", err)

@@ -38,6 +38,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/wasmhole/wasmhole/core/internal/nfc"
 	"github.com/wasmhole/wasmhole/core/keys"
 	"github.com/wasmhole/wasmhole/core/mailbox"
 	"github.com/wasmhole/wasmhole/core/spake2"
@@ -214,7 +215,7 @@ func (m *Machine) DeriveKey(purpose string, n int) ([]byte, error) {
 	if n < 1 || n > 255*32 {
 		return nil, fmt.Errorf("client: derive key %q: length %d out of range", purpose, n)
 	}
-	return keys.DeriveKey(m.key, nfc(purpose), n), nil
+	return keys.DeriveKey(m.key, nfc.String(purpose), n), nil
 }
 
 // Handle feeds one event and returns the actions to perform, in order.
@@ -295,7 +296,7 @@ func (m *Machine) mailbox(out []Action, ev mailbox.Event) []Action {
 func (m *Machine) codeReady(out []Action, code string) []Action {
 	m.code = code
 	out = append(out, CodeReady{Code: code})
-	pake, err := spake2.NewSymmetric([]byte(nfc(code)), []byte(nfc(m.appID)), m.rand)
+	pake, err := spake2.NewSymmetric([]byte(nfc.String(code)), []byte(nfc.String(m.appID)), m.rand)
 	if err != nil {
 		return m.fail(out, fmt.Errorf("client: starting SPAKE2: %w", err), MoodErrory)
 	}

@@ -54,10 +54,14 @@
 // A single-file offer names the file; [SafeFilename] keeps only a harmless
 // base name. A directory arrives as a zip of zipsize bytes (deflated with
 // Zip64 from Python 0.12, stored from >= 0.14 and from us) which the caller
-// stores and passes to [Extract] as an io.ReaderAt. Extract validates every
-// entry name with [SafeName], refuses duplicates, special files and symlinks
-// whose target could leave the destination, enforces [Limits] against zip
-// bombs, unpacks into a fresh temporary directory next to the destination and
+// stores and passes to [Extract] as an io.ReaderAt. [CheckZip] checks every
+// entry before anything is written, for Extract and for the browser's
+// unpacker alike: names through [SafeName]; no duplicates, no two names that
+// differ only in case or Unicode normalisation ([ErrNameCollision]: a
+// Windows or macOS folder would let the second replace the first), no file
+// that is also a directory, no special files; [Limits] against zip bombs.
+// Extract then refuses symlinks whose target could leave the destination,
+// unpacks into a fresh temporary directory next to the destination and
 // renames it into place only when everything succeeded.
 //
 // # The final ack

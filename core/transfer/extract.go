@@ -32,97 +32,30 @@ var (
 	ErrUnsafeSymlink = errors.New("unsafe symlink")
 )
 
-// Limits bound what Extract accepts, against zip bombs. A receiver should
-// derive them from the offer it accepted: numbytes, and numfiles plus some
-// room for directory entries (Python 0.12 counts only files).
-type Limits struct {
-	// MaxFiles bounds the number of zip entries of any kind. 0 means
-	// DefaultMaxFiles, negative means no limit.
-	MaxFiles int
-	// MaxBytes bounds the total unpacked size of files and link targets.
-	// 0 means DefaultMaxBytes, negative means no limit.
-	MaxBytes int64
-}
-
-// Limits used for zero Limits fields.
-const (
-	DefaultMaxFiles = 1 << 20
-	DefaultMaxBytes = 1 << 40
-)
-
-const (
-
-	// maxLinkTarget bounds a symlink target (PATH_MAX on Linux).
-	maxLinkTarget = 4096
-	// cdBudgetPerEntry and cdBudgetFixed bound how many bytes zip.NewReader
-	// may read for the central directory, which it loads into memory
-	// whole: an entry with a 4096-byte name and generous extra fields, plus
-	// the end-of-directory search (up to 66 KiB) and read-ahead.
-	cdBudgetPerEntry = 46 + maxLinkTarget + 512
-	cdBudgetFixed    = 512 << 10
-)
-
-const (
-	kindDir = iota + 1
-	kindFile
-	kindLink
-)
-
-type xEntry struct {
-	f    *zip.File
-	name string // SafeName result
-	kind int
-	perm fs.FileMode
-}
-
 // Extract unpacks the zip read from r (size bytes) into dest, which must
-// not exist or be an empty directory. Every name goes through SafeName;
-// duplicates, a file that is also a parent directory, devices and pipes
-// are refused before anything is written, and so are zips over the
-// Limits; symlinks whose target could resolve outside dest abort the
-// extraction. Files are created exclusively (so names that only
-// differ in case fail cleanly on case-insensitive file systems) with their
-// zip permissions plus owner read/write; symlinks are created last, so no
-// file is ever written through one. Everything is unpacked into a new
+// not exist or be an empty directory. CheckZip checks every entry first
+// (safe names; no duplicates, no names that differ only in case or Unicode
+// normalisation, no file that is also a parent directory; no devices or
+// pipes; the Limits), so a refused zip writes nothing; symlinks whose target
+// could resolve outside dest abort the extraction. Files are created
+// exclusively (a last guard against any collision the checks missed) with
+// their zip permissions plus owner read/write; symlinks are created last,
+// so no file is ever written through one. Everything is unpacked into a new
 // temporary directory next to dest, which is renamed to dest only on
 // success and removed on failure.
 func Extract(r io.ReaderAt, size int64, dest string, limits Limits) error {
-	maxFiles, maxBytes := limits.MaxFiles, limits.MaxBytes
-	if maxFiles == 0 {
-		maxFiles = DefaultMaxFiles
-	}
-	if maxBytes == 0 {
-		maxBytes = DefaultMaxBytes
-	}
 	if err := checkDest(dest); err != nil {
 		return err
 	}
-
-	br := &budgetReader{r: r, left: -1}
-	if maxFiles > 0 {
-		br.left = cdBudgetFixed + int64(maxFiles)*cdBudgetPerEntry
-	}
-	zr, err := zip.NewReader(br, size)
-	br.left = -1
-	if errors.Is(err, errBudget) {
-		return fmt.Errorf("transfer: extract: central directory too large for a limit of %d entries: %w", maxFiles, ErrTooManyFiles)
-	}
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // we check names ourselves
-		return fmt.Errorf("transfer: extract: %v: %w", err, ErrBadZip)
-	}
-	if maxFiles > 0 && len(zr.File) > maxFiles {
-		return fmt.Errorf("transfer: extract: %d entries, limit %d: %w", len(zr.File), maxFiles, ErrTooManyFiles)
-	}
-	entries, err := planExtract(zr.File, maxBytes)
+	z, err := CheckZip(r, size, CheckOptions{Limits: limits})
 	if err != nil {
-		return err
+		return fmt.Errorf("transfer: extract: %w", err)
 	}
-
 	tmp, err := makeTemp(dest)
 	if err != nil {
 		return err
 	}
-	if err := unpack(entries, tmp, maxBytes); err != nil {
+	if err := unpack(z.Entries, tmp, z.MaxBytes); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}
@@ -133,65 +66,18 @@ func Extract(r io.ReaderAt, size int64, dest string, limits Limits) error {
 	return nil
 }
 
-// planExtract validates all entries before touching the disk.
-func planExtract(files []*zip.File, maxBytes int64) ([]xEntry, error) {
-	kinds := make(map[string]int, len(files))
-	out := make([]xEntry, 0, len(files))
-	var declared uint64
-	for _, f := range files {
-		mode := f.Mode()
-		e := xEntry{f: f}
-		switch {
-		case mode.IsDir() || strings.HasSuffix(f.Name, `\`) && f.UncompressedSize64 == 0:
-			e.kind, e.perm = kindDir, mode.Perm()|0o700
-		case mode&fs.ModeSymlink != 0:
-			e.kind = kindLink
-		case mode.Type() == 0:
-			e.kind, e.perm = kindFile, mode.Perm()|0o600
-		default:
-			return nil, fmt.Errorf("transfer: extract %q: special file (%v): %w", f.Name, mode.Type(), ErrBadZip)
-		}
-		name, err := SafeName(f.Name)
-		if err != nil {
-			return nil, err // names the entry already
-		}
-		e.name = name
-		for i := strings.IndexByte(name, '/'); i >= 0; i = next(name, i) {
-			switch kinds[name[:i]] {
-			case 0:
-				kinds[name[:i]] = kindDir
-			case kindDir:
-			default:
-				return nil, fmt.Errorf("transfer: extract %q: %q is not a directory: %w", f.Name, name[:i], ErrBadZip)
-			}
-		}
-		if k := kinds[name]; k != 0 && (k != kindDir || e.kind != kindDir) {
-			return nil, fmt.Errorf("transfer: extract %q: duplicate name %q: %w", f.Name, name, ErrBadZip)
-		}
-		kinds[name] = e.kind
-		if e.kind != kindDir {
-			declared += f.UncompressedSize64
-			if maxBytes >= 0 && declared > uint64(maxBytes) {
-				return nil, fmt.Errorf("transfer: extract: declared sizes exceed %d bytes: %w", maxBytes, ErrTooLarge)
-			}
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
 type link struct{ name, target string }
 
 // unpack writes the planned entries below root.
-func unpack(entries []xEntry, root string, maxBytes int64) error {
+func unpack(entries []ZipEntry, root string, maxBytes int64) error {
 	buf := make([]byte, copyBufSize)
 	var written int64
 	var links []link
-	var dirs []xEntry
+	var dirs []ZipEntry
 	for _, e := range entries {
-		p := filepath.Join(root, filepath.FromSlash(e.name))
-		wrap := func(err error) error { return fmt.Errorf("transfer: extract %q: %w", e.f.Name, err) }
-		if e.kind == kindDir {
+		p := filepath.Join(root, filepath.FromSlash(e.Name))
+		wrap := func(err error) error { return fmt.Errorf("transfer: extract %q: %w", e.File.Name, err) }
+		if e.Kind == EntryDir {
 			if err := os.MkdirAll(p, 0o777); err != nil {
 				return wrap(err)
 			}
@@ -207,12 +93,12 @@ func unpack(entries []xEntry, root string, maxBytes int64) error {
 		if maxBytes >= 0 {
 			left = maxBytes - written
 		}
-		if e.kind == kindLink {
-			target, err := readLink(e.f, left)
+		if e.Kind == EntrySymlink {
+			target, err := readLink(e.File, left)
 			if err != nil {
 				return wrap(err)
 			}
-			if err := checkLinkTarget(e.name, target); err != nil {
+			if err := checkLinkTarget(e.Name, target); err != nil {
 				return wrap(err)
 			}
 			written += int64(len(target))
@@ -226,8 +112,8 @@ func unpack(entries []xEntry, root string, maxBytes int64) error {
 		}
 	}
 	for _, d := range dirs {
-		if err := os.Chmod(filepath.Join(root, filepath.FromSlash(d.name)), d.perm); err != nil {
-			return fmt.Errorf("transfer: extract %q: %w", d.f.Name, err)
+		if err := os.Chmod(filepath.Join(root, filepath.FromSlash(d.Name)), d.File.Mode().Perm()|0o700); err != nil {
+			return fmt.Errorf("transfer: extract %q: %w", d.File.Name, err)
 		}
 	}
 	for _, l := range links {
@@ -240,13 +126,13 @@ func unpack(entries []xEntry, root string, maxBytes int64) error {
 
 // writeFile creates p exclusively and copies the entry into it, at most
 // left bytes (left < 0: no limit).
-func writeFile(e xEntry, p string, left int64, buf []byte) (int64, error) {
-	rc, err := e.f.Open()
+func writeFile(e ZipEntry, p string, left int64, buf []byte) (int64, error) {
+	rc, err := e.File.Open()
 	if err != nil {
 		return 0, fmt.Errorf("%v: %w", err, ErrBadZip)
 	}
 	defer rc.Close()
-	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.perm)
+	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.File.Mode().Perm()|0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return 0, fmt.Errorf("%v (names differing only in case?): %w", err, ErrBadZip)
@@ -270,7 +156,7 @@ func writeFile(e xEntry, p string, left int64, buf []byte) (int64, error) {
 	if left >= 0 && n > left {
 		return n, ErrTooLarge
 	}
-	if t := entryTime(e.f); !t.IsZero() {
+	if t := entryTime(e.File); !t.IsZero() {
 		os.Chtimes(p, t, t) // best effort: the content is what matters
 	}
 	return n, nil
@@ -423,25 +309,4 @@ func moveInto(tmp, dest string) error {
 		return fmt.Errorf("transfer: extract: %w", err)
 	}
 	return nil
-}
-
-var errBudget = errors.New("central directory read budget exhausted")
-
-// budgetReader fails once left bytes have been read (left < 0: no
-// limit). zip.NewReader reads the end records and then the whole central
-// directory into memory; the budget caps that memory by MaxFiles, however
-// the entry counts in the end records are forged.
-type budgetReader struct {
-	r    io.ReaderAt
-	left int64
-}
-
-func (b *budgetReader) ReadAt(p []byte, off int64) (int, error) {
-	if b.left >= 0 {
-		if int64(len(p)) > b.left {
-			return 0, errBudget
-		}
-		b.left -= int64(len(p))
-	}
-	return b.r.ReadAt(p, off)
 }

@@ -3,13 +3,14 @@
 // the destination is the small Dir interface, which the wasm binds to a
 // FileSystemDirectoryHandle and the tests bind to memory.
 //
-// It follows the rules of core/transfer's Extract: every name goes through
-// transfer.SafeName (no absolute paths, no "..", portable characters),
-// duplicate names and a file that is also a directory are refused, and the
-// number of entries and the unpacked bytes are bounded by transfer.Limits
-// derived from the accepted offer, against zip bombs. Symlinks and special
-// files cannot be created through the File System Access API; they are
-// skipped and reported. Validation happens before anything is written.
+// The zip is checked by the same code as core/transfer's Extract,
+// transfer.CheckZip, before anything is written: safe names, no duplicates,
+// no two names that differ only in case or Unicode normalisation (a folder
+// on Windows or macOS would let the second replace the first), no file that
+// is also a directory, and the number of entries and unpacked bytes bounded
+// by transfer.Limits derived from the accepted offer, against zip bombs.
+// Symlinks and special files cannot be created through the File System
+// Access API; they are skipped and reported.
 package unpack
 
 import (
@@ -30,74 +31,13 @@ type Dir interface {
 	Create(path string) (io.WriteCloser, error)
 }
 
-// Skipped is an entry that was not unpacked, and why.
-type Skipped struct {
-	Name   string
-	Reason string
-}
-
-type entry struct {
-	f   *zip.File
-	dir bool
-}
-
-// Unpack validates the zip in r and writes its directories and files into
+// Unpack checks the zip in r and writes its directories and files into
 // dst. It returns the entries it skipped (symlinks, special files).
-func Unpack(r io.ReaderAt, size int64, dst Dir, limits transfer.Limits) ([]Skipped, error) {
-	maxFiles, maxBytes := limits.MaxFiles, limits.MaxBytes
-	if maxFiles == 0 {
-		maxFiles = transfer.DefaultMaxFiles
+func Unpack(r io.ReaderAt, size int64, dst Dir, limits transfer.Limits) ([]transfer.Skipped, error) {
+	z, err := transfer.CheckZip(r, size, transfer.CheckOptions{Limits: limits, NoLinks: true})
+	if err != nil {
+		return nil, fmt.Errorf("unpack: %w", err)
 	}
-	if maxBytes == 0 {
-		maxBytes = transfer.DefaultMaxBytes
-	}
-	zr, err := zip.NewReader(r, size)
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are checked below
-		return nil, fmt.Errorf("unpack: %v: %w", err, transfer.ErrBadZip)
-	}
-	if maxFiles > 0 && len(zr.File) > maxFiles {
-		return nil, fmt.Errorf("unpack: %d entries, limit %d: %w", len(zr.File), maxFiles, transfer.ErrTooManyFiles)
-	}
-	plan := make(map[string]entry, len(zr.File))
-	order := make([]string, 0, len(zr.File))
-	var skipped []Skipped
-	var declared uint64
-	for _, f := range zr.File {
-		mode := f.Mode()
-		isDir := mode.IsDir() || strings.HasSuffix(f.Name, "/")
-		if !isDir && !mode.IsRegular() {
-			skipped = append(skipped, Skipped{Name: f.Name, Reason: "not a regular file (" + mode.Type().String() + ")"})
-			continue
-		}
-		name, err := transfer.SafeName(f.Name)
-		if err != nil {
-			return nil, fmt.Errorf("unpack: %w", err)
-		}
-		if name == "" {
-			continue // "./" and the like: the root itself
-		}
-		if prev, dup := plan[name]; dup {
-			if prev.dir && isDir {
-				continue
-			}
-			return nil, fmt.Errorf("unpack: %q appears twice: %w", name, transfer.ErrBadZip)
-		}
-		declared += f.UncompressedSize64
-		if maxBytes > 0 && declared > uint64(maxBytes) {
-			return nil, fmt.Errorf("unpack: more than %d bytes: %w", maxBytes, transfer.ErrTooLarge)
-		}
-		plan[name] = entry{f: f, dir: isDir}
-		order = append(order, name)
-	}
-	// A file must not also be a parent of another entry.
-	for _, name := range order {
-		for p := parent(name); p != ""; p = parent(p) {
-			if e, ok := plan[p]; ok && !e.dir {
-				return nil, fmt.Errorf("unpack: %q is a file and the parent of %q: %w", p, name, transfer.ErrBadZip)
-			}
-		}
-	}
-
 	made := map[string]bool{"": true}
 	mkdir := func(p string) error {
 		if made[p] {
@@ -111,32 +51,31 @@ func Unpack(r io.ReaderAt, size int64, dst Dir, limits transfer.Limits) ([]Skipp
 		}
 		return nil
 	}
-	left := maxBytes
+	left := z.MaxBytes
 	buf := make([]byte, 256<<10)
-	for _, name := range order {
-		e := plan[name]
-		if e.dir {
-			if err := mkdir(name); err != nil {
+	for _, e := range z.Entries {
+		if e.Kind == transfer.EntryDir {
+			if err := mkdir(e.Name); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if err := mkdir(parent(name)); err != nil {
+		if err := mkdir(parent(e.Name)); err != nil {
 			return nil, err
 		}
-		n, err := writeFile(dst, name, e.f, left, buf)
+		n, err := writeFile(dst, e.Name, e.File, left, buf)
 		if err != nil {
 			return nil, err
 		}
-		if left > 0 {
+		if left >= 0 {
 			left -= n
 		}
 	}
-	return skipped, nil
+	return z.Skipped, nil
 }
 
-// writeFile copies one entry, reading at most left+1 bytes so a lying
-// header cannot make it write more than the budget.
+// writeFile copies one entry, reading at most left+1 bytes (left < 0: no
+// limit) so a lying header cannot make it write more than the budget.
 func writeFile(dst Dir, name string, f *zip.File, left int64, buf []byte) (int64, error) {
 	rc, err := f.Open()
 	if err != nil {
@@ -148,7 +87,7 @@ func writeFile(dst Dir, name string, f *zip.File, left int64, buf []byte) (int64
 		return 0, fmt.Errorf("unpack: create %q: %w", name, err)
 	}
 	var src io.Reader = rc
-	if left > 0 {
+	if left >= 0 {
 		src = io.LimitReader(rc, left+1)
 	}
 	n, err := io.CopyBuffer(w, src, buf)
@@ -159,7 +98,7 @@ func writeFile(dst Dir, name string, f *zip.File, left int64, buf []byte) (int64
 		}
 		return n, fmt.Errorf("unpack: write %q: %w", name, err)
 	}
-	if left > 0 && n > left {
+	if left >= 0 && n > left {
 		w.Close()
 		return n, fmt.Errorf("unpack: %q: %w", name, transfer.ErrTooLarge)
 	}

@@ -118,6 +118,13 @@ func TestUnpack(t *testing.T) {
 		{name: "duplicate file", ents: []zent{{name: "a", body: "1"}, {name: "a", body: "2"}}, err: transfer.ErrBadZip},
 		{name: "file and folder", ents: []zent{{name: "a", body: "1"}, {name: "a/b", body: "2"}}, err: transfer.ErrBadZip},
 		{name: "duplicate folder is fine", ents: []zent{{name: "a/"}, {name: "a/"}}, want: map[string]string{"a": "dir"}},
+		// Names a case-insensitive or normalising folder (Windows, macOS)
+		// would merge: refused, so the second never replaces the first.
+		{name: "names differing in case", ents: []zent{{name: "Readme.md", body: "1"}, {name: "README.md", body: "2"}}, err: transfer.ErrNameCollision},
+		{name: "folders differing in case", ents: []zent{{name: "Docs/a", body: "1"}, {name: "docs/b", body: "2"}}, err: transfer.ErrNameCollision},
+		{name: "composed and decomposed", ents: []zent{{name: "caf\u00e9.txt", body: "1"}, {name: "cafe\u0301.txt", body: "2"}}, err: transfer.ErrNameCollision},
+		{name: "Kelvin sign and K", ents: []zent{{name: "\u212a", body: "1"}, {name: "k", body: "2"}}, err: transfer.ErrNameCollision},
+		{name: "names mapped to one portable name", ents: []zent{{name: "x:1.txt", body: "1"}, {name: "x_1.txt", body: "2"}}, err: transfer.ErrBadZip},
 		{
 			name:    "symlink skipped",
 			ents:    []zent{{name: "link", body: "/etc/passwd", mode: fs.ModeSymlink | 0o777}, {name: "f", body: "ok"}},

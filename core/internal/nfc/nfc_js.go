@@ -1,6 +1,6 @@
 //go:build js
 
-package client
+package nfc
 
 import (
 	"strings"
@@ -8,8 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// nfc normalises s to Unicode NFC, as the Python client's to_bytes does
-// (see nfc.go). In the browser it asks String.prototype.normalize: the
+// String normalises s to Unicode NFC (see nfc.go). In the browser it asks String.prototype.normalize: the
 // browser carries the Unicode tables anyway, and linking golang.org/x/text's
 // copy would add about 54 KB (gzip) to the wasm.
 //
@@ -17,7 +16,7 @@ import (
 // they are kept as they are and only the valid runs around them are
 // normalised, as golang.org/x/text does. (Strings that come from JS are
 // always valid UTF-8.)
-func nfc(s string) string {
+func String(s string) string {
 	if isASCII(s) {
 		return s // NFC never changes ASCII; the common case needs no JS call
 	}

@@ -1,8 +1,8 @@
-package client
+package nfc
 
 import "testing"
 
-// TestNFC checks nfc against NFC results computed with Python's
+// TestNFC checks String against NFC results computed with Python's
 // unicodedata.normalize("NFC", ...), which the Python client applies to
 // the code, the app id and DeriveKey's purpose. The same test runs in the
 // browser build (GOOS=js, String.prototype.normalize) under Node.
@@ -22,8 +22,8 @@ func TestNFC(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := nfc(tc.in); got != tc.want {
-				t.Errorf("nfc(%+q) = %+q, want %+q", tc.in, got, tc.want)
+			if got := String(tc.in); got != tc.want {
+				t.Errorf("String(%+q) = %+q, want %+q", tc.in, got, tc.want)
 			}
 		})
 	}

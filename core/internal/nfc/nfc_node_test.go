@@ -1,6 +1,6 @@
 //go:build !js
 
-package client
+package nfc
 
 import (
 	"testing"
