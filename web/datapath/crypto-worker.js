@@ -2,8 +2,9 @@
 // seals or opens one batch of transit records per message. Several of
 // these run at once; the data path keeps their results in order.
 //
-// -> {id, op: "seal", key, first, plain: ArrayBuffer, length, recordSize}
-// <- {id, out: ArrayBuffer (framed records), plain}      (plain handed back for reuse)
+// -> {id, op: "seal", key, first, plain: ArrayBuffer, length, recordSize, dst?: ArrayBuffer}
+// <- {id, out: ArrayBuffer, outLength, plain}   (framed records in out, dst if
+//                                               it was large enough; plain handed back)
 // -> {id, op: "open", key, first, framed: ArrayBuffer, length, pieceSize}
 // <- {id, pieces: ArrayBuffer[], records, bytes, framed}
 // -> {id, op: "hash", session, bufs: ArrayBuffer[], lengths, end}
@@ -43,8 +44,9 @@ self.onmessage = async (e) => {
     }
     await ready;
     if (m.op === 'seal') {
-      const out = sealRecords(m.key, m.first, new Uint8Array(m.plain, 0, m.length), m.recordSize);
-      self.postMessage({ id: m.id, out: out.buffer, plain: m.plain }, [out.buffer, m.plain]);
+      const out = sealRecords(m.key, m.first, new Uint8Array(m.plain, 0, m.length), m.recordSize,
+        m.dst ? new Uint8Array(m.dst) : undefined);
+      self.postMessage({ id: m.id, out: out.buffer, outLength: out.length, plain: m.plain }, [out.buffer, m.plain]);
     } else if (m.op === 'open') {
       const r = openRecords(m.key, m.first, new Uint8Array(m.framed, 0, m.length), m.pieceSize);
       const pieces = r.pieces.map((p) => p.buffer);

@@ -173,7 +173,7 @@ function netError(err) {
  * browser hands them over; a byte stream with a BYOB reader reads straight
  * into our buffers, other streams are copied into them.
  */
-async function* readBatches(blob, offset, size, ctl) {
+async function* readBatches(blob, offset, size, ctl, free) {
   const stream = blob.slice(offset, offset + size).stream();
   let byob = null;
   try { byob = stream.getReader({ mode: 'byob' }); } catch { byob = null; }
@@ -183,7 +183,8 @@ async function* readBatches(blob, offset, size, ctl) {
   try {
     while (got < size) {
       const want = Math.min(BATCH, size - got);
-      let buf = new Uint8Array(want);
+      const reuse = free.pop();
+      let buf = reuse && reuse.byteLength >= want ? new Uint8Array(reuse, 0, want) : new Uint8Array(want);
       let fill = 0;
       while (fill < want) {
         let r;
@@ -233,22 +234,32 @@ function send(a) {
       let sent = 0;
       let lastWrite = Promise.resolve();
       const report = progress(a.onProgress);
+      // Buffers come back for reuse: fresh large ArrayBuffers cost page
+      // faults and garbage collection, which Chromium's profile showed.
+      const freePlain = [];
+      const freeOut = [];
       const flush = async () => {
-        const { out, bytes } = await ctl.race(queue.shift());
+        const { out, outLength, bytes } = await ctl.race(queue.shift());
         await ctl.race(a.writer.ready).catch((e) => { throw netError(e); });
         ctl.check();
-        lastWrite = a.writer.write(new Uint8Array(out));
-        lastWrite.catch(() => {});
+        const w = a.writer.write(new Uint8Array(out, 0, outLength));
+        lastWrite = w;
+        w.then(() => { if (freeOut.length < inFlight) freeOut.push(out); }, () => {});
         sent += bytes;
         report(sent);
       };
-      for await (const buf of readBatches(a.blob, a.offset, a.size, ctl)) {
+      for await (const buf of readBatches(a.blob, a.offset, a.size, ctl, freePlain)) {
         const first = counter;
         const bytes = buf.length;
         counter += Math.ceil(bytes / RECORD);
-        queue.push(hash.update([buf]).then(([plain]) => p.run(
-          { op: 'seal', key: a.key, first, plain: plain.buffer, length: bytes, recordSize: RECORD },
-          [plain.buffer])).then((r) => ({ out: r.out, bytes })));
+        queue.push(hash.update([buf]).then(([plain]) => {
+          const dst = freeOut.pop();
+          const transfer = dst ? [plain.buffer, dst] : [plain.buffer];
+          return p.run({ op: 'seal', key: a.key, first, plain: plain.buffer, length: bytes, recordSize: RECORD, dst }, transfer);
+        }).then((r) => {
+          freePlain.push(r.plain);
+          return { out: r.out, outLength: r.outLength, bytes };
+        }));
         queue[queue.length - 1].catch(() => {});
         while (queue.length >= inFlight) await flush();
       }
@@ -340,7 +351,10 @@ function receive(a) {
       const framer = new Framer(a.size);
       const dispatch = async (batch) => {
         const opened = p.run({ op: 'open', key: a.key, first: counter, framed: batch.buf.buffer, length: batch.fill,
-          pieceSize: PIECE }, [batch.buf.buffer]);
+          pieceSize: PIECE }, [batch.buf.buffer]).then((r) => {
+          if (framer.free.length < inFlight && r.framed.byteLength === RECV_BATCH) framer.free.push(r.framed);
+          return r;
+        });
         counter += batch.records;
         // Hash in batch order, whatever order the crypto workers finish in.
         hashed = Promise.all([opened, hashed]).then(([r]) => {
@@ -407,6 +421,7 @@ class Framer {
     this.hdrFill = 0;
     this.need = 0; // body bytes still missing of the current record
     this.batch = null;
+    this.free = []; // batch buffers back from the crypto workers
   }
 
   *push(v) {
@@ -446,7 +461,10 @@ class Framer {
   // append copies bytes into the batch, growing it at most geometrically
   // ahead of what arrived (room is what the current record still needs).
   append(bytes, room) {
-    if (!this.batch) this.batch = { buf: new Uint8Array(RECV_BATCH), fill: 0, records: 0 };
+    if (!this.batch) {
+      const reuse = this.free.pop();
+      this.batch = { buf: reuse ? new Uint8Array(reuse) : new Uint8Array(RECV_BATCH), fill: 0, records: 0 };
+    }
     const b = this.batch;
     if (b.fill + bytes.length > b.buf.length) {
       const grown = new Uint8Array(Math.max(b.fill + bytes.length, Math.min(2 * b.buf.length, b.fill + room)));

@@ -14,9 +14,10 @@
 //   Python -> Python the reference
 //   ceiling          plain JS: SIZE zeros over a WebSocketStream through the
 //                    relay's /transit to a TCP reader here (no wasm, no crypto)
-// Then one memory pass: peak memory while the page sends and receives SIZE
-// (wasm memory + JS heap and ArrayBuffers of the page and all its workers,
-// sampled over the DevTools protocol: this pass is not timed).
+// Then one memory pass: peak memory while the page sends SIZE and receives
+// it as a streamed download (wasm memory + JS heap and ArrayBuffers of the
+// page and all its workers, sampled over the DevTools protocol; the
+// service worker that writes the download is not counted; not timed).
 //
 // Env: WASMHOLE_BENCH_MIB (default 1024), WASMHOLE_BENCH_ROUNDS (2),
 // WASMHOLE_BENCH_PATHS (data paths to compare, default "js"; "js,go" adds
@@ -247,11 +248,11 @@ async function pageToPy() {
   return mbps(SIZE, ms);
 }
 
-async function pyToPage() {
+async function pyToPage(download = false) {
   const sender = new CLI('wormhole', [...py, 'send', '--no-listen', '--hide-progress', src]);
   const code = await sender.code();
   const t0 = Date.now();
-  const r = await ctl.run('receive', { code });
+  const r = await ctl.run('receive', { code, download });
   const ms = Date.now() - t0;
   const s = await sender.wait(60000);
   // The sender exits 0 only after our ack carried the file's SHA-256.
@@ -298,6 +299,8 @@ async function memoryPass() {
         if (!h) continue;
         detail.heaps += h.usedSize;
         detail.arrayBuffers += h.backingStorageSize || 0;
+        const name = cdp.urls.get(s) || 'page';
+        detail[name] = (detail[name] || 0) + h.usedSize + (h.backingStorageSize || 0);
         const w = await cdp.send('Runtime.evaluate', { expression: 'typeof memory === "object" && memory ? memory.buffer.byteLength : 0', returnByValue: true }, s).catch(() => null);
         if (w && typeof w.result.value === 'number') detail.wasm += w.result.value;
       }
@@ -341,7 +344,12 @@ async function memoryPass() {
       return r;
     };
     const sending = await watch(profiled('send', pageToPy));
-    const receiving = await watch(profiled('receive', pyToPage));
+    // Received into the page's streamed download (what a user gets), not
+    // the discarding sink: its chunks would be garbage in this page's heap.
+    const downloads = path.join(work, 'downloads');
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    const receiving = await watch(profiled('receive', () => pyToPage(true)));
+    await fsp.rm(downloads, { recursive: true, force: true });
     const mib = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
     return { sending: mib(sending), receiving: mib(receiving) };
   } finally {
@@ -418,5 +426,6 @@ if (results.peak_memory_mib) {
   const m = results.peak_memory_mib;
   console.log(`peak memory: sending ${m.sending.total} MiB, receiving ${m.receiving.total} MiB `
     + `(wasm + JS heaps + ArrayBuffers of the page and its workers)`);
+  console.log(`  sending:   ${JSON.stringify(m.sending)}\n  receiving: ${JSON.stringify(m.receiving)}`);
 }
 console.log(`wasm: ${(results.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzip -9, ${(results.wasm_brotli_bytes / 1e6).toFixed(2)} MB brotli`);

@@ -9,6 +9,7 @@ export class CDP {
     this.seq = 0;
     this.pending = new Map();
     this.sessions = new Set();
+    this.urls = new Map(); // session -> its target's URL
     let buf = '';
     output.on('data', (d) => {
       buf += d.toString();
@@ -31,6 +32,7 @@ export class CDP {
     if (m.method === 'Target.attachedToTarget') {
       const s = m.params.sessionId;
       this.sessions.add(s);
+      this.urls.set(s, m.params.targetInfo.url.split('/').pop());
       // Workers started by workers (the crypto workers) attach too.
       this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, s).catch(() => {});
     } else if (m.method === 'Target.detachedFromTarget') {

@@ -46,11 +46,16 @@ const ops = {
     await t.done;
     return {};
   },
-  async receive({ code }) {
+  // receive into a sink that discards, or (download: true) into the
+  // page's own streamed download through the service worker.
+  async receive({ code, download }) {
+    if (download) await wh.prepareDownloads();
     const offer = await wh.receive(code);
     const stats = { bytes: 0 };
+    const sink = download ? await wh.downloadSink('bench.bin', offer.size) : discardSink(stats);
+    if (!sink) throw new Error('no service worker for downloads');
     const t0 = performance.now();
-    await offer.accept(discardSink(stats));
+    await offer.accept(sink, download ? { onProgress: (got) => { stats.bytes = got; } } : {});
     return { ms: performance.now() - t0, bytes: stats.bytes };
   },
   // ceiling: plain JS, no wasm, no crypto: size bytes of zeros through the
