@@ -385,11 +385,7 @@ function receive(a) {
           throw new DataPathError('net', `received ${framer.plain} of ${a.size} bytes: the connection closed`);
         }
         const v = typeof r.value === 'string' ? new TextEncoder().encode(r.value) : new Uint8Array(r.value);
-        stats.messages++;
-        stats.messageBytes += v.length;
-        const t0 = performance.now();
         for (const b of framer.push(v)) await dispatch(b);
-        stats.frameMs += performance.now() - t0;
       }
       const last = framer.flush();
       if (last) await dispatch(last);
@@ -488,7 +484,7 @@ class Framer {
 }
 
 // stats counts the transfers the data path took (worker.js's memory()).
-const stats = { sends: 0, receives: 0, messages: 0, messageBytes: 0, frameMs: 0 };
+const stats = { sends: 0, receives: 0 };
 
 self.wasmholeDataPath = {
   stats,
