@@ -232,7 +232,6 @@ function send(a) {
       const queue = [];
       let counter = a.next;
       let sent = 0;
-      let lastWrite = Promise.resolve();
       const report = progress(a.onProgress);
       // Buffers come back for reuse: fresh large ArrayBuffers cost page
       // faults and garbage collection, which Chromium's profile showed.
@@ -243,7 +242,6 @@ function send(a) {
         await ctl.race(a.writer.ready).catch((e) => { throw netError(e); });
         ctl.check();
         const w = a.writer.write(new Uint8Array(out, 0, outLength));
-        lastWrite = w;
         w.then(() => { if (freeOut.length < inFlight) freeOut.push(out); }, () => {});
         sent += bytes;
         report(sent);
@@ -264,7 +262,9 @@ function send(a) {
         while (queue.length >= inFlight) await flush();
       }
       while (queue.length) await flush();
-      await ctl.race(lastWrite).catch((e) => { throw netError(e); });
+      // The last writes are queued in order; not awaited, since a receiver
+      // may close as soon as it has everything and sent its ack (which the
+      // core reads next, and which is the proof of delivery).
       report(sent, true);
       return await ctl.race(hash.digest());
     } finally {

@@ -39,7 +39,7 @@ import { CDP } from './cdp.mjs';
 
 const MIB = Number(process.env.WASMHOLE_BENCH_MIB || 1024);
 const SIZE = MIB * 1048576;
-const ROUNDS = Number(process.env.WASMHOLE_BENCH_ROUNDS || 2);
+const ROUNDS = Number(process.env.WASMHOLE_BENCH_ROUNDS ?? 2); // 0: the memory pass only
 const PATHS = (process.env.WASMHOLE_BENCH_PATHS || 'js').split(',').filter(Boolean);
 const WORKERS = Number(process.env.WASMHOLE_BENCH_WORKERS || 0) || undefined;
 const MEMORY = process.env.WASMHOLE_BENCH_MEMORY !== '0';
@@ -405,7 +405,7 @@ await fsp.rm(work, { recursive: true, force: true });
 
 // The table: each figure as min-max over the rounds, with ratios to
 // Python -> Python and to the ceiling of the same round.
-const keys = Object.keys(results.rounds[0]).filter((k) => !k.endsWith('_cpu_s_per_gib'));
+const keys = Object.keys(results.rounds[0] || {}).filter((k) => !k.endsWith('_cpu_s_per_gib'));
 const range = (f) => {
   const v = results.rounds.map(f);
   const lo = Math.min(...v);
