@@ -86,7 +86,11 @@ test('the page sends through the JS data path to wormhole receive (sizes around 
       const r = await cli.wait(120000);
       assert.equal(r.code, 0, cli.out);
       assert.equal(await sha256File(out), sum, `${size} bytes`);
-      await p.getByRole('status', { name: 'Send status' }).getByText(/SHA-256 matched|failed|error/i).waitFor({ timeout: 60000 });
+      await p.getByRole('status', { name: 'Send status' }).getByText(/SHA-256 matched|failed|error|lost/i).waitFor({ timeout: 120000 })
+        .catch(async (err) => {
+          const status = await p.getByRole('status', { name: 'Send status' }).textContent();
+          throw new Error(`${err.message}; status: ${status}; data path: ${JSON.stringify(await dataPathStats(p))}`);
+        });
       assert.match(await p.getByRole('status', { name: 'Send status' }).textContent(), /SHA-256 matched/);
       const after = await dataPathStats(p);
       assert.equal(after.sends, before.sends + 1, `the JS data path sent ${size} bytes`);
