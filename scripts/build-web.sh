@@ -8,6 +8,9 @@
 #   OUT/web/wasm_exec.js    Go's JS glue, copied from the toolchain that built the wasm
 #   OUT/web/wasmhole.wasm   the Go client (GOOS=js GOARCH=wasm, -trimpath -s -w)
 #   OUT/web/wasm-hash.js    the wasm's SHA-256; the worker refuses any other wasm
+#   OUT/web/datapath.js, datapath-worker.js
+#                           the JS data path (web/datapath/) bundled with its npm
+#                           dependencies (libsodium-wrappers, hash-wasm) by esbuild
 #
 # Usage: scripts/build-web.sh [OUT]   (default: dist, which .gitignore lists)
 # Env:   WASMHOLE_CONFIG=FILE  use FILE as config.json instead of web/config.json
@@ -32,6 +35,12 @@ for f in web/*.js web/*.css web/*.svg web/README.md; do
   [ -f "$f" ] && cp "$f" "$tmp/web/"
 done
 cp web/app/*.js "$tmp/web/app/"
+
+# The data path's npm packages come from web/datapath/package-lock.json
+# (scripts/install-deps.sh installs them; a fresh checkout gets them here).
+dp=web/datapath
+[ -d "$dp/node_modules/esbuild" ] || (cd "$dp" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$dp" && node build.mjs "$tmp/web")
 
 sum=$(sha256sum "$tmp/web/wasmhole.wasm" | cut -d' ' -f1)
 cat >"$tmp/web/wasm-hash.js" <<EOF

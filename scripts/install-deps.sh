@@ -28,7 +28,7 @@ go mod download
 go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The root package.json pins the JS checkers (prettier, eslint, typescript).
-for d in . web/test relay/worker; do
+for d in . web/test web/datapath relay/worker; do
   if [ -f "$d/package.json" ]; then
     (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
   fi

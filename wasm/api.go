@@ -79,7 +79,7 @@ var (
 // ["host:port"]}], appVersions: JSON string}. The browser cannot listen
 // for direct connections, so every transfer goes through a relay.
 func clientFrom(o js.Value) (*wormhole.Client, error) {
-	c := &wormhole.Client{RelayOnly: true}
+	c := &wormhole.Client{RelayOnly: true, DataPath: dataPath()}
 	if o.Type() != js.TypeObject {
 		return c, nil
 	}

@@ -302,6 +302,40 @@ func (w *portWriter) flush() error {
 	return nil
 }
 
+// detach hands the port to the JS data path, with the credits granted
+// so far; attach takes it back with the credits left and the consumer's
+// error, if it reported one meanwhile ("save-failed" or "cancelled").
+func (w *portWriter) detach() (port js.Value, credits int, err error) {
+	if err := w.flush(); err != nil {
+		return js.Value{}, 0, err
+	}
+	for drained := false; !drained; {
+		select {
+		case m := <-w.msgs:
+			w.handle(m)
+		default:
+			drained = true
+		}
+	}
+	if w.err != nil {
+		return js.Value{}, 0, w.err
+	}
+	w.port.Set("onmessage", js.Null())
+	credits, w.credits = w.credits, 0
+	return w.port, credits, nil
+}
+
+func (w *portWriter) attach(credits int, sinkErr string) {
+	w.credits = credits
+	switch sinkErr {
+	case "save-failed":
+		w.err = fmt.Errorf("%w: the sink failed", errSaveFailed)
+	case "cancelled":
+		w.err = errSinkCancelled
+	}
+	w.port.Set("onmessage", w.onMsg)
+}
+
 // Close flushes, signals the end and waits until the consumer has stored
 // everything ({type:"done"}), so "saved" is only reported when it is.
 func (w *portWriter) Close() error {

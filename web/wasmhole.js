@@ -46,14 +46,20 @@ function randomID() {
 export class Wasmhole {
   /**
    * Starts the worker and loads the wasm (checked against its SHA-256).
-   * @param {{baseURL?: string|URL, client?: ClientOptions}} [opts]
+   * @param {{baseURL?: string|URL, client?: ClientOptions, dataPath?: 'js'|'go', cryptoWorkers?: number}} [opts]
    *   baseURL: folder holding worker.js, wasm_exec.js, wasmhole.wasm and
    *   sw.js (default: the folder of this module). client: defaults for
-   *   every wormhole this instance opens.
+   *   every wormhole this instance opens. dataPath: 'go' moves file bytes
+   *   in the Go core instead of the JS data path (for comparison);
+   *   cryptoWorkers: how many workers seal and open records (default: one
+   *   per core, at most 4).
    */
   static async load(opts = {}) {
     const base = new URL(opts.baseURL || './', import.meta.url);
-    const worker = new Worker(new URL('worker.js', base));
+    const url = new URL('worker.js', base);
+    if (opts.dataPath === 'go') url.searchParams.set('datapath', 'go');
+    if (opts.cryptoWorkers > 0) url.searchParams.set('crypto-workers', String(opts.cryptoWorkers));
+    const worker = new Worker(url);
     const wh = new Wasmhole(worker, base, opts.client || {});
     await wh._ready;
     return wh;

@@ -13,6 +13,22 @@
 'use strict';
 importScripts('wasm_exec.js', 'wasm-hash.js');
 
+// The data path (web/datapath/, bundled by the build) moves a transfer's
+// bytes in JS workers; without it, or with ?datapath=go, the Go core moves
+// them itself (slower, same protocol).
+{
+  const params = new URLSearchParams(self.location.search);
+  const workers = Number(params.get('crypto-workers'));
+  if (workers > 0) self.WASMHOLE_CRYPTO_WORKERS = workers;
+  if (params.get('datapath') !== 'go') {
+    try {
+      importScripts('datapath.js');
+    } catch (err) {
+      console.warn('wasmhole: data path not loaded, using the Go pipeline:', err);
+    }
+  }
+}
+
 // sha256 for non-secure contexts (plain http on a LAN address), where
 // crypto.subtle does not exist. Straight from FIPS 180-4.
 function sha256Fallback(bytes) {
@@ -109,11 +125,14 @@ function plainError(err) {
 
 // Worker-side ops that are not in Go.
 const local = {
-  // memory() -> {wasm, jsHeap}: bytes of wasm linear memory and, where
-  // Chromium exposes it, this worker's JS heap (for the benchmark).
+  // memory() -> {wasm, jsHeap, dataPath}: bytes of wasm linear memory,
+  // where Chromium exposes it this worker's JS heap, and how many
+  // transfers the JS data path moved (null without it); for the benchmark.
   memory() {
     const pm = self.performance && self.performance.memory;
-    return { wasm: memory ? memory.buffer.byteLength : 0, jsHeap: pm ? pm.usedJSHeapSize : null };
+    const dp = self.wasmholeDataPath;
+    return { wasm: memory ? memory.buffer.byteLength : 0, jsHeap: pm ? pm.usedJSHeapSize : null,
+      dataPath: dp ? { ...dp.stats } : null };
   },
 };
 

@@ -225,7 +225,7 @@ func (o *Offer) accept(ctx context.Context, dst io.Writer, progress func(got, to
 	}
 	defer conn.Close()
 	o.own.close()
-	if err := receiveData(dctx, conn, key, o.Size, dst, progress, finish); err != nil {
+	if err := c.receivePayload(dctx, conn, key, o.Size, dst, progress, finish); err != nil {
 		return err
 	}
 	conn.Close()

@@ -101,6 +101,9 @@ type payload struct {
 	text  bool
 	size  int64                          // bytes on the wire (filesize or zipsize)
 	write func(io.Writer) (int64, error) // streams exactly size bytes
+	// source is a file's reader, for a DataPath that reads it itself
+	// (write stays the way the Go pipeline reads it); nil for a directory.
+	source io.Reader
 }
 
 // SendText sends a text message.
@@ -119,9 +122,10 @@ func (c *Client) SendFile(ctx context.Context, name string, size int64, r io.Rea
 		return nil, errors.New("wormhole: send file: empty name")
 	}
 	return c.send(ctx, opts, payload{
-		offer: transfer.FileOfferMessage(name, size),
-		size:  size,
-		write: func(w io.Writer) (int64, error) { return io.Copy(w, io.LimitReader(r, size)) },
+		offer:  transfer.FileOfferMessage(name, size),
+		size:   size,
+		write:  func(w io.Writer) (int64, error) { return io.Copy(w, io.LimitReader(r, size)) },
+		source: r,
 	})
 }
 
@@ -257,7 +261,7 @@ wait:
 	}
 	defer conn.Close()
 	own.close()
-	if err := sendData(dctx, conn, key, p.size, p.write, opts.Progress); err != nil {
+	if err := c.sendPayload(dctx, conn, key, p, opts.Progress); err != nil {
 		return err
 	}
 	conn.Close()

@@ -39,6 +39,9 @@ type Client struct {
 	AppVersions map[string]any
 	Logger      logr.Logger // zero = discard
 	Rand        io.Reader   // nil = crypto/rand
+	// DataPath, if not nil, moves the bytes of file transfers in place of
+	// the built-in pipeline (the browser's JS workers); see DataPath.
+	DataPath DataPath
 }
 
 func (c *Client) mailboxURL() string {

@@ -384,18 +384,7 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true)
 		}
 	}
-	rec, err := transit.NewReader(conn, recvKey, transfer.MaxAckSize+transit.RecordOverhead).ReadRecord()
-	if err != nil {
-		return dataErr(ctx, fmt.Errorf("%w: waiting for the receiver's ack: %w", errTransferFailed, err), connEnded(err))
-	}
-	ack, err := transfer.ParseAck(rec)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errTransferFailed, err)
-	}
-	if err := ack.Verify(h.Sum(nil)); err != nil {
-		return fmt.Errorf("%w: %w", errTransferFailed, err)
-	}
-	return nil
+	return awaitAck(ctx, conn, recvKey, h.Sum(nil))
 }
 
 // receiveData reads exactly size bytes from the transit connection into
@@ -458,17 +447,5 @@ func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst
 	if readErr != nil {
 		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, readErr), connEnded(readErr))
 	}
-	if finish != nil {
-		if err := finish(); err != nil {
-			return err
-		}
-	}
-	ack, err := transfer.NewAck(h.Sum(nil)).Encode()
-	if err != nil {
-		return err
-	}
-	if err := transit.NewWriter(conn, sendKey).WriteRecord(ack); err != nil {
-		return dataErr(ctx, fmt.Errorf("%w: sending the ack: %w", errTransferFailed, err), true)
-	}
-	return nil
+	return sendAck(ctx, conn, sendKey, h.Sum(nil), finish)
 }

@@ -1,55 +1,267 @@
-// Benchmark for the closing note (npm run bench; not part of npm test):
+// Browser benchmark (scripts/bench-web.sh, npm run bench; not part of npm
+// test). Every measured transfer runs in a plain `chromium --headless`
+// with NO DevTools client attached: a DevTools client that watches the
+// network copies every WebSocket frame and caps Chromium's uploads at a
+// fraction of their speed. The page under test is bench/bench.html, an
+// agent that drives the documented JS API (web/wasmhole.js) and takes its
+// commands from, and reports to, a small HTTP endpoint here.
 //
-//  1. Python -> Python, SIZE through our relay (both --no-listen), MB/s;
-//  2. browser -> Python, SIZE through the same relay in the same run, MB/s,
-//     and their ratio;
-//  3. peak memory while the browser sends: the worker's wasm linear memory
-//     plus its JS heap plus the page's JS heap, sampled every 200 ms;
-//  4. the wasm's size after gzip -9;
-//  5. the ceiling: the same browser sending SIZE bytes of zeros through
-//     the same relay from plain JS (WebSocketStream, 64 KiB messages, no
-//     wasm, no crypto, no file) to a TCP reader that discards them. No
-//     client in this browser can send faster than that.
+// In each round, interleaved, through our relay (`relay serve`, the
+// Python CLIs forced onto it with --transit-helper and --no-listen):
+//   page -> CLI      the page sends SIZE to `wormhole receive`
+//   CLI -> page      `wormhole send` to the page, into a sink that discards
+//                    (the documented MessagePort sink protocol)
+//   Python -> Python the reference
+//   ceiling          plain JS: SIZE zeros over a WebSocketStream through the
+//                    relay's /transit to a TCP reader here (no wasm, no crypto)
+// Then one memory pass: peak memory while the page sends SIZE and receives
+// it as a streamed download (wasm memory + JS heap and ArrayBuffers of the
+// page and all its workers, sampled over the DevTools protocol; the
+// service worker that writes the download is not counted; not timed).
 //
-// SIZE defaults to 1 GiB (env WASMHOLE_BENCH_MIB to change it).
-import { execFileSync } from 'node:child_process';
+// Env: WASMHOLE_BENCH_MIB (default 1024), WASMHOLE_BENCH_ROUNDS (2),
+// WASMHOLE_BENCH_PATHS (data paths to compare, default "js"; "js,go" adds
+// the Go pipeline), WASMHOLE_BENCH_WORKERS (crypto workers; default: one
+// per core), WASMHOLE_BENCH_MEMORY=0 skips the memory pass,
+// WASMHOLE_BENCH_THREADS=1 prints the Chromium threads that used the CPU.
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { launch, openPage, startRelay, CLI, randomFile, tmpdir, buildSite, sha256File } from './harness.mjs';
+import { startRelay, CLI, randomFile, tmpdir, buildSite, sha256File, freePort, CHROMIUM, REPO } from './harness.mjs';
+import { CDP } from './cdp.mjs';
 
-// workerHeapProbe returns a function reading the worker's heap through the
-// DevTools protocol (Runtime.getHeapUsage): usedSize is its JS heap,
-// backingStorageSize the ArrayBuffers it holds (chunks in flight).
-async function workerHeapProbe(context, page) {
-  const cdp = await context.newCDPSession(page);
-  const { targetInfos } = await cdp.send('Target.getTargets');
-  const w = targetInfos.find((t) => t.type === 'worker' && t.url.endsWith('/worker.js'));
-  if (!w) throw new Error('no wasmhole worker target');
-  const { sessionId } = await cdp.send('Target.attachToTarget', { targetId: w.targetId, flatten: false });
-  const pending = new Map();
-  let id = 0;
-  cdp.on('Target.receivedMessageFromTarget', (e) => {
-    const m = JSON.parse(e.message);
-    const f = pending.get(m.id);
-    if (f) { pending.delete(m.id); f(m); }
-  });
-  return () => new Promise((resolve, reject) => {
-    const i = ++id;
-    pending.set(i, (m) => (m.result ? resolve(m.result) : reject(new Error(JSON.stringify(m.error)))));
-    cdp.send('Target.sendMessageToTarget', { sessionId,
-      message: JSON.stringify({ id: i, method: 'Runtime.getHeapUsage', params: {} }) }).catch(reject);
-  });
+const MIB = Number(process.env.WASMHOLE_BENCH_MIB || 1024);
+const SIZE = MIB * 1048576;
+const ROUNDS = Number(process.env.WASMHOLE_BENCH_ROUNDS ?? 2); // 0: the memory pass only
+const PATHS = (process.env.WASMHOLE_BENCH_PATHS || 'js').split(',').filter(Boolean);
+const WORKERS = Number(process.env.WASMHOLE_BENCH_WORKERS || 0) || undefined;
+const MEMORY = process.env.WASMHOLE_BENCH_MEMORY !== '0';
+const THREADS = !!process.env.WASMHOLE_BENCH_THREADS;
+const PROFILE = !!process.env.WASMHOLE_BENCH_PROFILE;
+const CEILING_MSG = 1 << 20;
+const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
+
+/** The control endpoint: serves the data file, hands out commands, takes results. */
+class Control {
+  constructor(dataPath) {
+    this.dataPath = dataPath;
+    this.queue = [];
+    this.waiting = null; // the agent's open /next request
+    this.calls = new Map();
+    this.events = new Map();
+    this.seq = 0;
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  async listen() {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.origin = `http://127.0.0.1:${this.server.address().port}`;
+  }
+
+  async handle(req, res) {
+    res.setHeader('access-control-allow-origin', '*');
+    const url = new URL(req.url, this.origin);
+    if (url.pathname === '/data.bin') {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.setHeader('content-length', fs.statSync(this.dataPath).size);
+      fs.createReadStream(this.dataPath).pipe(res);
+      return;
+    }
+    let body = '';
+    for await (const c of req) body += c;
+    if (url.pathname === '/next') {
+      if (this.queue.length) res.end(JSON.stringify(this.queue.shift()));
+      else this.waiting = res;
+      return;
+    }
+    const m = JSON.parse(body || '{}');
+    if (url.pathname === '/result') {
+      const c = this.calls.get(m.id);
+      this.calls.delete(m.id);
+      if (c) (m.error ? c.reject(new Error(m.error)) : c.resolve(m.result));
+    } else if (url.pathname === '/event') {
+      const f = this.events.get(m.id);
+      if (f) f(m);
+    }
+    res.end('{}');
+  }
+
+  /** Runs one command in the page; onEvent gets its events. */
+  run(op, args = {}, onEvent = null) {
+    const id = ++this.seq;
+    if (onEvent) this.events.set(id, onEvent);
+    const p = new Promise((resolve, reject) => this.calls.set(id, { resolve, reject }));
+    const cmd = { id, op, ...args };
+    const w = this.waiting;
+    this.waiting = null;
+    if (w && !w.destroyed) {
+      w.end(JSON.stringify(cmd));
+    } else {
+      this.queue.push(cmd);
+    }
+    return p.finally(() => this.events.delete(id));
+  }
+
+  close() { this.server.closeAllConnections(); this.server.close(); }
 }
 
-// wsCeiling pairs a WebSocket opened by page p with a TCP connection from
-// here on the relay, pushes size bytes of zeros from the page and returns
-// MB/s as the TCP side sees them arrive.
-async function wsCeiling(p, relay, size) {
+/**
+ * CPU seconds (user + system) used so far by pid and all its descendants
+ * that are still alive: Chromium's processes. On a busy machine the wall
+ * clock says little; CPU per GiB says what the page costs.
+ */
+function treeCPU(pid) {
+  const procs = new Map();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(e), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch { /* gone meanwhile */ }
+  }
+  let ticks = 0;
+  for (const [p, info] of procs) {
+    for (let q = p; q > 1; q = procs.get(q)?.ppid ?? 0) {
+      if (q === pid) { ticks += info.ticks; break; }
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** CPU ticks of every thread of pid's process tree, by "process/thread name". */
+function threadTicks(pid) {
+  const out = new Map();
+  const procs = new Map();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      procs.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch { /* gone */ }
+  }
+  for (const p of procs.keys()) {
+    let q = p;
+    while (q > 1 && q !== pid) q = procs.get(q) ?? 0;
+    if (q !== pid) continue;
+    let kind = '?';
+    try { kind = (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').match(/--type=([a-z-]+)/) || [, 'browser'])[1]; } catch { continue; }
+    for (const t of fs.readdirSync(`/proc/${p}/task`)) {
+      try {
+        const st = fs.readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
+        const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        const k = process.env.WASMHOLE_BENCH_THREADS === "tid" ? `${kind}/${name}/${t}` : `${kind}/${name}`;
+        out.set(k, (out.get(k) || 0) + Number(f[11]) + Number(f[12]));
+      } catch { /* gone */ }
+    }
+  }
+  return out;
+}
+
+/** Prints the threads that used the most CPU between two threadTicks. */
+function topThreads(label, a, b) {
+  const d = [...b].map(([k, v]) => [k, (v - (a.get(k) || 0)) / 100]).filter(([, v]) => v > 0.05).sort((x, y) => y[1] - x[1]);
+  console.error(`${label}: ${d.slice(0, 8).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`);
+}
+
+/** Starts Debian's Chromium on url: plain, or with a DevTools pipe (cdp). */
+async function chromium(url, cdp = false) {
+  const profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'wasmhole-bench-chromium-'));
+  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--user-data-dir=${profile}`];
+  if (cdp) args.push('--remote-debugging-pipe', '--enable-precise-memory-info');
+  if (process.env.WASMHOLE_DEBUG) args.push('--enable-logging=stderr');
+  const proc = spawn(CHROMIUM, [...args, cdp ? 'about:blank' : url],
+    { stdio: cdp ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'] });
+  proc.stderr.on('data', (d) => { if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[chromium] ${d}`); });
+  return {
+    proc,
+    cdp: cdp ? new CDP(proc.stdio[3], proc.stdio[4]) : null,
+    async close() {
+      proc.kill('SIGTERM');
+      await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await fsp.rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    },
+  };
+}
+
+const dist = await buildSite();
+const wasm = fs.readFileSync(path.join(dist, 'web/wasmhole.wasm'));
+const work = await tmpdir('wasmhole-bench-');
+const src = path.join(work, 'bench.bin');
+const sum = await randomFile(src, SIZE);
+const ctl = new Control(src);
+await ctl.listen();
+// The page may talk to the control endpoint: the relay's CSP plus its origin.
+const csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+  + `connect-src 'self' ${ctl.origin}; worker-src 'self' blob:; object-src 'none'; base-uri 'none'`;
+const relay = await startRelay({ args: ['--site-csp', csp] });
+await fsp.cp(path.join(REPO, 'web/test/bench'), path.join(relay.site.dir, 'bench'), { recursive: true });
+const pageURL = `${relay.pageURL}bench/bench.html?ctl=${encodeURIComponent(`${ctl.origin}/`)}`;
+const client = { mailboxURL: relay.mailboxURL, relays: [{ websocket: [relay.transitURL], tcp: [relay.tcp] }] };
+const py = ['--relay-url', relay.mailboxURL, '--transit-helper', `tcp:${relay.tcp}`];
+
+async function pyToPy() {
+  const sender = new CLI('wormhole', [...py, 'send', '--no-listen', '--hide-progress', src]);
+  const code = await sender.code();
+  const out = path.join(work, 'py.bin');
+  const t0 = Date.now();
+  const recv = new CLI('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, code]);
+  const r = await recv.wait(3600000);
+  const ms = Date.now() - t0;
+  if (r.code !== 0) throw new Error(`python receive failed: ${recv.out}`);
+  await sender.wait(60000);
+  if (await sha256File(out) !== sum) throw new Error('python -> python: sha256 mismatch');
+  await fsp.rm(out);
+  return mbps(SIZE, ms);
+}
+
+// The clock runs from the receiver's start to its end, as for Python.
+async function pageToPy() {
+  const out = path.join(work, 'page.bin');
+  let recv;
+  let t0;
+  const started = new Promise((resolve) => {
+    ctl.run('send', {}, (ev) => {
+      t0 = Date.now();
+      recv = new CLI('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, ev.code]);
+      resolve();
+    }).then(() => { ctl.sent = true; }, (err) => { ctl.sendErr = err; });
+  });
+  await started;
+  const r = await recv.wait(3600000);
+  const ms = Date.now() - t0;
+  if (r.code !== 0) throw new Error(`python receive from the page failed: ${recv.out}`);
+  if (await sha256File(out) !== sum) throw new Error('page -> python: sha256 mismatch');
+  await fsp.rm(out);
+  return mbps(SIZE, ms);
+}
+
+async function pyToPage(download = false) {
+  const sender = new CLI('wormhole', [...py, 'send', '--no-listen', '--hide-progress', src]);
+  const code = await sender.code();
+  const t0 = Date.now();
+  const r = await ctl.run('receive', { code, download });
+  const ms = Date.now() - t0;
+  const s = await sender.wait(60000);
+  // The sender exits 0 only after our ack carried the file's SHA-256.
+  if (s.code !== 0) throw new Error(`python send to the page failed: ${sender.out}`);
+  if (r.bytes !== SIZE) throw new Error(`the sink got ${r.bytes} of ${SIZE} bytes`);
+  return mbps(SIZE, ms);
+}
+
+async function ceiling() {
   const token = randomBytes(32).toString('hex');
   const sock = net.connect(Number(relay.tcp.split(':')[1]), '127.0.0.1');
   await once(sock, 'connect');
@@ -60,160 +272,160 @@ async function wsCeiling(p, relay, size) {
     sock.on('data', (d) => {
       if (got < 0 && got + d.length >= 0) t0 = Date.now();
       got += d.length;
-      if (got >= size) resolve(Date.now());
+      if (got >= SIZE) resolve(Date.now());
     });
     sock.on('error', reject);
     sock.on('close', () => reject(new Error(`relay closed after ${got} bytes`)));
   });
-  const sent = p.evaluate(async ({ url, token, size }) => {
-    const wss = new WebSocketStream(url);
-    const { readable, writable } = await wss.opened;
-    const w = writable.getWriter();
-    const r = readable.getReader();
-    await w.write(new TextEncoder().encode(`please relay ${token} for side ${'a'.repeat(16)}\n`));
-    const ok = await r.read();
-    if (new TextDecoder().decode(ok.value) !== 'ok\n') throw new Error('relay refused');
-    const chunk = new Uint8Array(65536);
-    for (let s = 0; s < size; s += chunk.length) {
-      await w.ready;
-      w.write(chunk.slice(0, Math.min(chunk.length, size - s)));
-    }
-    await w.ready;
-    return true;
-  }, { url: relay.transitURL, token, size });
-  const [t1] = await Promise.all([done, sent]);
+  const [t1] = await Promise.all([done, ctl.run('ceiling', { url: relay.transitURL, token, size: SIZE, msg: CEILING_MSG })]);
   sock.destroy();
-  return mbps(size, t1 - t0);
+  return mbps(SIZE, t1 - t0);
 }
 
-const MIB = Number(process.env.WASMHOLE_BENCH_MIB || 1024);
-const size = MIB * 1048576;
-const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
+// ---- memory (a separate, untimed pass over the DevTools protocol) ------
 
-const dist = await buildSite();
-const wasm = fs.readFileSync(path.join(dist, 'web/wasmhole.wasm'));
-const gz = zlib.gzipSync(wasm, { level: 9 }).length;
-
-const relay = await startRelay();
-const work = await tmpdir('wasmhole-bench-');
-const results = { size_mib: MIB, wasm_bytes: wasm.length, wasm_gzip_bytes: gz };
-try {
-  const src = path.join(work, 'bench.bin');
-  const sum = await randomFile(src, size);
-  const py = ['--relay-url', relay.mailboxURL, '--transit-helper', `tcp:${relay.tcp}`];
-
-  // 1. Python -> Python. The clock starts when the receiver starts, as for
-  // the browser below (both exclude making the file and showing the code).
-  {
-    const sender = new CLI('wormhole', [...py, 'send', '--no-listen', '--hide-progress', src]);
-    const code = await sender.code();
-    const t0 = Date.now();
-    const recv = new CLI('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress',
-      '-o', path.join(work, 'py.bin'), code]);
-    const r = await recv.wait(3600000);
-    const ms = Date.now() - t0;
-    if (r.code !== 0) throw new Error(`python receive failed: ${recv.out}`);
-    await sender.wait(60000);
-    if (await sha256File(path.join(work, 'py.bin')) !== sum) throw new Error('python -> python: sha256 mismatch');
-    results.python_to_python_mbps = +mbps(size, ms).toFixed(1);
-    await fsp.rm(path.join(work, 'py.bin'));
-  }
-
-  // 2. + 3. Browser -> Python.
-  const b = await launch();
+async function memoryPass() {
+  const b = await chromium(pageURL, true);
   try {
-    const p = b.page;
-    await openPage(p, relay.pageURL);
-    await p.getByLabel('Files', { exact: true }).setInputFiles([src]);
-    await p.getByRole('button', { name: 'Send', exact: true }).click();
-    await p.waitForFunction(() => document.getElementById('code').value !== '', null, { timeout: 60000 });
-    const code = await p.locator('#code').inputValue();
-    const workerHeap = await workerHeapProbe(b.context, p);
-    let peak = { total: 0 };
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const m = await p.evaluate(async () => {
-          const w = await window.wasmhole.memory();
-          const page = performance.memory ? performance.memory.usedJSHeapSize : 0;
-          return { wasm: w.wasm, pageHeap: page };
-        }).catch(() => null);
-        const h = await workerHeap().catch(() => null);
-        if (m && h) {
-          m.workerHeap = h.usedSize;
-          m.workerArrayBuffers = h.backingStorageSize || 0;
-          const total = m.wasm + m.workerHeap + m.workerArrayBuffers + m.pageHeap;
-          if (total > peak.total) peak = { total, ...m };
-        }
-        await new Promise((r) => setTimeout(r, 200));
+    const cdp = b.cdp;
+    const sessions = await cdp.openPage(pageURL);
+    await ctl.run('load', { dataPath: 'js', cryptoWorkers: WORKERS, client });
+    await ctl.run('fetchData', { url: `${ctl.origin}/data.bin`, size: SIZE });
+    const sample = async () => {
+      let total = 0;
+      const detail = { wasm: 0, heaps: 0, arrayBuffers: 0 };
+      for (const s of sessions()) {
+        const h = await cdp.send('Runtime.getHeapUsage', {}, s).catch(() => null);
+        if (!h) continue;
+        detail.heaps += h.usedSize;
+        detail.arrayBuffers += h.backingStorageSize || 0;
+        const name = cdp.urls.get(s) || 'page';
+        detail[name] = (detail[name] || 0) + h.usedSize + (h.backingStorageSize || 0);
+        const w = await cdp.send('Runtime.evaluate', { expression: 'typeof memory === "object" && memory ? memory.buffer.byteLength : 0', returnByValue: true }, s).catch(() => null);
+        if (w && typeof w.result.value === 'number') detail.wasm += w.result.value;
       }
-    })();
-    const t0 = Date.now();
-    const recv = new CLI('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress',
-      '-o', path.join(work, 'browser.bin'), code]);
-    const r = await recv.wait(3600000);
-    const ms = Date.now() - t0;
-    sampling = false;
-    await sampler;
-    if (r.code !== 0) throw new Error(`python receive from the browser failed: ${recv.out}`);
-    if (await sha256File(path.join(work, 'browser.bin')) !== sum) throw new Error('browser -> python: sha256 mismatch');
-    await p.getByRole('status', { name: 'Send status' }).getByText('Sent.').waitFor({ timeout: 60000 });
-    results.browser_to_python_mbps = +mbps(size, ms).toFixed(1);
-    results.ratio = +(results.browser_to_python_mbps / results.python_to_python_mbps).toFixed(2);
-    results.peak_memory_mib = +(peak.total / 1048576).toFixed(1);
-    results.peak_detail_mib = Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
-
-    // 5. The browser's own WebSocket ceiling through the relay.
-    results.browser_ws_ceiling_mbps = +(await wsCeiling(p, relay, size)).toFixed(1);
-    results.ratio_to_ceiling = +(results.browser_to_python_mbps / results.browser_ws_ceiling_mbps).toFixed(2);
-
-    // 4. Python -> browser (streamed download through the service worker).
-    await p.getByRole('button', { name: 'Send something else' }).click();
-    const sender = new CLI('wormhole', [...py, 'send', '--no-listen', '--hide-progress', src]);
-    const code2 = await sender.code();
-    await p.getByRole('combobox', { name: 'Code' }).fill(code2);
-    await p.getByRole('button', { name: 'Receive', exact: true }).click();
-    await p.getByRole('button', { name: 'Accept' }).waitFor({ timeout: 60000 });
-    peak = { total: 0 };
-    sampling = true;
-    const sampler2 = (async () => {
-      while (sampling) {
-        const m = await p.evaluate(async () => ({ wasm: (await window.wasmhole.memory()).wasm,
-          pageHeap: performance.memory ? performance.memory.usedJSHeapSize : 0 })).catch(() => null);
-        const h = await workerHeap().catch(() => null);
-        if (m && h) {
-          const total = m.wasm + m.pageHeap + h.usedSize + (h.backingStorageSize || 0);
-          if (total > peak.total) peak = { total, ...m, workerHeap: h.usedSize, workerArrayBuffers: h.backingStorageSize || 0 };
+      total = detail.heaps + detail.arrayBuffers + detail.wasm;
+      return { total, ...detail };
+    };
+    const watch = (p) => {
+      let peak = { total: 0 };
+      let on = true;
+      const loop = (async () => {
+        while (on) {
+          const m = await sample();
+          if (m.total > peak.total) peak = m;
+          await new Promise((r) => setTimeout(r, 200));
         }
-        await new Promise((r) => setTimeout(r, 200));
+      })();
+      return p.finally(() => { on = false; }).then(async () => { await loop; return peak; });
+    };
+    const profiled = async (label, fn) => {
+      if (!PROFILE) return fn();
+      const ss = sessions();
+      for (const s of ss) {
+        await cdp.send('Profiler.enable', {}, s).catch(() => {});
+        await cdp.send('Profiler.start', {}, s).catch(() => {});
       }
-    })();
-    const t1 = Date.now();
-    const [download] = await Promise.all([
-      p.waitForEvent('download', { timeout: 120000 }),
-      p.getByRole('button', { name: 'Accept' }).click(),
-    ]);
-    await p.getByRole('status', { name: 'Receive status' }).getByText('Received').waitFor({ timeout: 3600000 });
-    const ms2 = Date.now() - t1;
-    sampling = false;
-    await sampler2;
-    const saved = path.join(work, 'download.bin');
-    await download.saveAs(saved);
-    if (await sha256File(saved) !== sum) throw new Error('python -> browser: sha256 mismatch');
-    await sender.wait(60000);
-    results.python_to_browser_mbps = +mbps(size, ms2).toFixed(1);
-    results.receive_peak_memory_mib = +(peak.total / 1048576).toFixed(1);
+      const r = await fn();
+      for (const s of ss) {
+        const res = await cdp.send('Profiler.stop', {}, s).catch(() => null);
+        if (!res) continue;
+        const hits = new Map();
+        let all = 0;
+        for (const n of res.profile.nodes) {
+          const f = n.callFrame;
+          const k = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber}`;
+          hits.set(k, (hits.get(k) || 0) + (n.hitCount || 0));
+          all += n.hitCount || 0;
+        }
+        const top = [...hits].sort((a, b) => b[1] - a[1]).slice(0, 12);
+        console.error(`profile ${label} session ${s.slice(0, 6)} (${all} samples): ${top.map(([k, v]) => `${k} ${v}`).join(' | ')}`);
+      }
+      return r;
+    };
+    const sending = await watch(profiled('send', pageToPy));
+    // Received into the page's streamed download (what a user gets), not
+    // the discarding sink: its chunks would be garbage in this page's heap.
+    const downloads = path.join(work, 'downloads');
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    const receiving = await watch(profiled('receive', () => pyToPage(true)));
+    await fsp.rm(downloads, { recursive: true, force: true });
+    const mib = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
+    return { sending: mib(sending), receiving: mib(receiving) };
   } finally {
     await b.close();
   }
-} finally {
-  await relay.stop();
-  await fsp.rm(work, { recursive: true, force: true });
 }
-results.chromium = execFileSync('/usr/bin/chromium', ['--version']).toString().trim();
+
+// ---- the run ---------------------------------------------------------
+
+const results = { size_mib: MIB, rounds: [], chromium: execFileSync(CHROMIUM, ['--version']).toString().trim(),
+  cpus: os.cpus().length, wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
+  wasm_brotli_bytes: zlib.brotliCompressSync(wasm).length };
+const browser = await chromium(pageURL);
+try {
+  for (let r = 0; r < ROUNDS; r++) {
+    const round = { python_to_python: +(await pyToPy()).toFixed(1) };
+    for (const dp of PATHS) {
+      const info = await ctl.run('load', { dataPath: dp, cryptoWorkers: WORKERS, client });
+      results.hardwareConcurrency = info.hardwareConcurrency;
+      await ctl.run('fetchData', { url: `${ctl.origin}/data.bin`, size: SIZE });
+      let c0 = treeCPU(browser.proc.pid);
+      let t0 = THREADS && threadTicks(browser.proc.pid);
+      round[`page_to_cli_${dp}`] = +(await pageToPy()).toFixed(1);
+      if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
+      const c1 = treeCPU(browser.proc.pid);
+      round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      c0 = treeCPU(browser.proc.pid);
+      t0 = THREADS && threadTicks(browser.proc.pid);
+      round[`cli_to_page_${dp}`] = +(await pyToPage()).toFixed(1);
+      if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
+      round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      const m = await ctl.run('memory');
+      if (THREADS) console.error(JSON.stringify(m));
+      if ((m.dataPath?.sends ?? 0) < (dp === 'js' ? 1 : 0) || (dp === 'go' && m.dataPath)) {
+        throw new Error(`the ${dp} data path did not run: ${JSON.stringify(m)}`);
+      }
+    }
+    const c0 = treeCPU(browser.proc.pid);
+    round.ceiling = +(await ceiling()).toFixed(1);
+    round.ceiling_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+    results.rounds.push(round);
+    console.error(`round ${r + 1}: ${JSON.stringify(round)}`);
+  }
+} finally {
+  await browser.close();
+}
+if (MEMORY) {
+  results.peak_memory_mib = await memoryPass();
+}
+ctl.close();
+await relay.stop();
+await fsp.rm(work, { recursive: true, force: true });
+
+// The table: each figure as min-max over the rounds, with ratios to
+// Python -> Python and to the ceiling of the same round.
+const keys = Object.keys(results.rounds[0] || {}).filter((k) => !k.endsWith('_cpu_s_per_gib'));
+const range = (f) => {
+  const v = results.rounds.map(f);
+  const lo = Math.min(...v);
+  const hi = Math.max(...v);
+  return lo === hi ? lo.toFixed(2) : `${lo.toFixed(2)}-${hi.toFixed(2)}`;
+};
+const rows = [['transfer', 'MB/s', 'x Python->Python', 'x ceiling', 'Chromium CPU s/GiB']];
+for (const k of keys) {
+  const cpu = results.rounds[0][`${k}_cpu_s_per_gib`] === undefined ? '' : range((r) => r[`${k}_cpu_s_per_gib`]);
+  rows.push([k, range((r) => r[k]).replace(/\.(\d)\d/g, '.$1'),
+    range((r) => r[k] / r.python_to_python), range((r) => r[k] / r.ceiling), cpu]);
+}
 console.log(JSON.stringify(results, null, 2));
-console.log(`browser -> python ${results.browser_to_python_mbps} MB/s, python -> python ${results.python_to_python_mbps} MB/s `
-  + `(ratio ${results.ratio}); peak JS heap + wasm memory ${results.peak_memory_mib} MiB; `
-  + `python -> browser ${results.python_to_browser_mbps} MB/s (peak ${results.receive_peak_memory_mib} MiB); `
-  + `wasm ${(gz / 1e6).toFixed(2)} MB gzip -9; this browser's bare WebSocket through the relay: `
-  + `${results.browser_ws_ceiling_mbps} MB/s (ours is ${results.ratio_to_ceiling} of it)`);
+console.log(`\n${MIB} MiB through our relay, ${results.rounds.length} rounds, ${results.chromium}, ${results.cpus} cores`);
+const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
+if (results.peak_memory_mib) {
+  const m = results.peak_memory_mib;
+  console.log(`peak memory: sending ${m.sending.total} MiB, receiving ${m.receiving.total} MiB `
+    + `(wasm + JS heaps + ArrayBuffers of the page and its workers)`);
+  console.log(`  sending:   ${JSON.stringify(m.sending)}\n  receiving: ${JSON.stringify(m.receiving)}`);
+}
+console.log(`wasm: ${(results.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzip -9, ${(results.wasm_brotli_bytes / 1e6).toFixed(2)} MB brotli`);

@@ -1,0 +1,171 @@
+//go:build js && wasm
+
+package main
+
+// The JS data path (web/datapath/, loaded by worker.js as
+// self.wasmholeDataPath) as a wormhole.DataPath: a file's bytes go from
+// the Blob through SHA-256 and parallel libsodium workers straight into
+// the transit WebSocketStream, and received records the other way into
+// the sink, without crossing into Go. Go keeps the offer, the keys, the
+// transit race and the ack, and is the fallback for what the JS path
+// declines: a directory's zip, a plain WebSocket (no WebSocketStream), an
+// unpacked folder's spool file written mid-way, or a page that loaded
+// without the bundle.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall/js"
+
+	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/core/transitnet"
+	"github.com/wasmhole/wasmhole/core/wormhole"
+)
+
+type jsDataPath struct{ api js.Value }
+
+// dataPath returns the JS data path, or nil where worker.js did not load
+// it (the page asked for the Go path, or the bundle is missing).
+func dataPath() wormhole.DataPath {
+	api := js.Global().Get("wasmholeDataPath")
+	if api.Type() != js.TypeObject {
+		return nil
+	}
+	return jsDataPath{api: api}
+}
+
+func (d jsDataPath) Send(ctx context.Context, s wormhole.DataSend) ([]byte, error) {
+	br, ok := s.Source.(*blobReader)
+	if !ok || br.reader.Truthy() {
+		return nil, wormhole.ErrDataPathDeclined
+	}
+	_, writer, ok := transitnet.JSStream(s.Conn)
+	if !ok {
+		return nil, wormhole.ErrDataPathDeclined
+	}
+	br.done = true // the JS path reads the Blob; the Go reader must not start
+	args, release := d.args(s.Records, s.Size, s.Progress)
+	defer release()
+	args.Set("writer", writer)
+	args.Set("blob", br.blob)
+	args.Set("offset", float64(s.Offset))
+	v, err := d.run(ctx, "send", args)
+	if err != nil {
+		return nil, err
+	}
+	return bytesFromJSArray(v), nil
+}
+
+func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte, error) {
+	sink := js.Global().Get("Object").New()
+	var pw *portWriter
+	switch w := r.Dest.(type) {
+	case *portWriter:
+		port, credits, err := w.detach()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", wormhole.ErrDataIO, err)
+		}
+		pw = w
+		sink.Set("port", port)
+		sink.Set("credits", credits)
+	case *fileWriter:
+		if len(w.buf) > 0 {
+			return nil, wormhole.ErrDataPathDeclined
+		}
+		sink.Set("writable", w.writable)
+	default:
+		return nil, wormhole.ErrDataPathDeclined
+	}
+	reader, _, ok := transitnet.JSStream(r.Conn)
+	if !ok {
+		if pw != nil {
+			pw.attach(0, "")
+		}
+		return nil, wormhole.ErrDataPathDeclined
+	}
+	args, release := d.args(r.Records, r.Size, r.Progress)
+	defer release()
+	args.Set("reader", reader)
+	args.Set("sink", sink)
+	args.Set("buffered", bytesToJS(transitnet.TakeBuffered(r.Conn)))
+	job, res, err := d.start(ctx, "receive", args)
+	if pw != nil {
+		pw.attach(job.Get("credits").Int(), job.Get("sinkError").String())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytesFromJSArray(res.Get("sha256")), nil
+}
+
+// args are the options both directions share; release frees the
+// progress callback once the job settled.
+func (d jsDataPath) args(rec wormhole.Records, size int64, progress func(int64)) (js.Value, func()) {
+	o := js.Global().Get("Object").New()
+	o.Set("key", bytesToJS(rec.Key))
+	o.Set("next", float64(rec.Next))
+	o.Set("size", float64(size))
+	if progress == nil {
+		return o, func() {}
+	}
+	f := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		progress(int64(args[0].Float()))
+		return nil
+	})
+	o.Set("onProgress", f)
+	return o, f.Release
+}
+
+func (d jsDataPath) run(ctx context.Context, op string, args js.Value) (js.Value, error) {
+	_, v, err := d.start(ctx, op, args)
+	return v, err
+}
+
+// start runs one job of the JS data path until it settles; ctx cancels it.
+func (d jsDataPath) start(ctx context.Context, op string, args js.Value) (job, result js.Value, err error) {
+	job, err = call(d.api, op, args)
+	if err != nil {
+		return js.Value{}, js.Value{}, err
+	}
+	stop := context.AfterFunc(ctx, func() { job.Call("cancel", "cancelled") })
+	defer stop()
+	result, err = await(job.Get("done"))
+	if err != nil {
+		return job, result, dataPathError(err)
+	}
+	return job, result, nil
+}
+
+// dataPathError maps the names of the JS data path's errors to the Go
+// sentinels the core and the page's error codes know.
+func dataPathError(err error) error {
+	var je jsError
+	if !errors.As(err, &je) || je.v.Type() != js.TypeObject {
+		return err
+	}
+	switch je.v.Get("name").String() {
+	case "io":
+		return fmt.Errorf("%w: %w", wormhole.ErrDataIO, err)
+	case "save-failed":
+		return fmt.Errorf("%w: %w: %w", wormhole.ErrDataIO, errSaveFailed, err)
+	case "cancelled":
+		return fmt.Errorf("%w: %w: %w", wormhole.ErrDataIO, errSinkCancelled, err)
+	case "decrypt":
+		return fmt.Errorf("%w: %w", transit.ErrDecrypt, err)
+	case "nonce":
+		return fmt.Errorf("%w: %w", transit.ErrBadNonce, err)
+	case "too-large":
+		return fmt.Errorf("%w: %w", transit.ErrRecordTooLarge, err)
+	case "short":
+		return fmt.Errorf("%w: %w", transit.ErrShortRecord, err)
+	}
+	return err
+}
+
+// bytesFromJSArray copies a Uint8Array into Go.
+func bytesFromJSArray(v js.Value) []byte {
+	b := make([]byte, v.Get("length").Int())
+	js.CopyBytesToGo(b, v)
+	return b
+}

@@ -1,0 +1,493 @@
+// The browser's data path (bundled to web/datapath.js, loaded by
+// worker.js): moves the bytes of a file transfer between a File or a
+// sink and the transit WebSocketStream, while the Go core keeps the
+// protocol, the keys and the ack (core/wormhole.DataPath, wasm/datapath.go).
+//
+// One Go/wasm thread used to read, hash, seal and copy every byte through
+// syscall/js. Here the stages overlap and the crypto runs in parallel:
+//
+//   send:    Blob stream (BYOB, 1 MiB batches) -> SHA-256 (the hash worker,
+//            hash-wasm) -> seal (crypto workers, libsodium) -> in order ->
+//            one 1 MiB WebSocket message per batch
+//   receive: WebSocket messages -> split into whole records (this thread)
+//            -> open (crypto workers) -> in order -> SHA-256 (the hash
+//            worker) -> sink
+//
+// Batches move between the threads by transfer, never by copy. SHA-256
+// cannot be split, so it has a worker of its own, fed in order; sealing
+// and opening can (each record's nonce is its number), so they spread
+// over the crypto workers.
+//
+// Every stage is bounded: at most `inFlight` batches are out at a time,
+// the WebSocketStream is read only when a batch may start (so TCP pushes
+// back on the peer), and the sink's credits (MessagePort) or awaited
+// writes (FileSystemWritableFileStream) hold back the rest.
+const RECORD = 64 << 10; // plaintext per record we send (core/transit.MaxPlain)
+const BATCH = 1 << 20; // plaintext per batch (and WebSocket message) we send
+const RECV_BATCH = 1 << 20; // framed bytes per batch we open
+const PIECE = 256 << 10; // chunks posted to a MessagePort sink (web/README.md)
+const HEADER = 4;
+const MAX_RECORD = 64 << 20;
+const PROGRESS_EVERY = 4 << 20;
+
+/** DataPathError: name is what wasm/datapath.go maps to a Go sentinel. */
+class DataPathError extends Error {
+  constructor(name, message) {
+    super(message);
+    this.name = name;
+  }
+}
+
+// ---- the crypto workers ----------------------------------------------
+
+let pool = null;
+let hashPool = null;
+let sessions = 0;
+
+/** Workers: one per core, at most 4 (set self.WASMHOLE_CRYPTO_WORKERS to override). */
+function workerCount() {
+  const forced = Number(self.WASMHOLE_CRYPTO_WORKERS);
+  if (forced > 0) return forced;
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
+}
+
+class Pool {
+  constructor(n) {
+    const url = new URL('datapath-worker.js', self.location.href);
+    this.workers = [];
+    this.next = 0;
+    this.seq = 0;
+    this.calls = new Map();
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(url);
+      w.onmessage = (e) => {
+        const c = this.calls.get(e.data.id);
+        if (!c) return;
+        this.calls.delete(e.data.id);
+        if (e.data.error) c.reject(new DataPathError(e.data.error.name, e.data.error.message));
+        else c.resolve(e.data);
+      };
+      w.onerror = (e) => {
+        e.preventDefault();
+        for (const c of this.calls.values()) c.reject(new DataPathError('Error', `crypto worker failed: ${e.message}`));
+        this.calls.clear();
+      };
+      this.workers.push(w);
+    }
+  }
+
+  get size() { return this.workers.length; }
+
+  /** Runs one batch on the next worker (round robin). */
+  run(msg, transfer) {
+    const id = ++this.seq;
+    const w = this.workers[this.next];
+    this.next = (this.next + 1) % this.workers.length;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      w.postMessage({ ...msg, id }, transfer);
+    });
+  }
+}
+
+function getPool() {
+  if (!pool) pool = new Pool(workerCount());
+  return pool;
+}
+
+/**
+ * Hash is one SHA-256 in the hash worker. update hands it batches in
+ * order and resolves with them when hashed; digest resolves to the hash.
+ */
+class Hash {
+  constructor() {
+    if (!hashPool) hashPool = new Pool(1);
+    this.session = ++sessions;
+    this.ended = false;
+  }
+
+  /** @param {Uint8Array[]} parts views from offset 0 of their buffers */
+  update(parts) {
+    const lengths = parts.map((u) => u.length); // before the transfer detaches them
+    const bufs = parts.map((u) => u.buffer);
+    return hashPool.run({ op: 'hash', session: this.session, bufs, lengths }, bufs)
+      .then((r) => r.bufs.map((b, i) => new Uint8Array(b, 0, lengths[i])));
+  }
+
+  async digest() {
+    this.ended = true;
+    const r = await hashPool.run({ op: 'hash', session: this.session, bufs: [], lengths: [], end: true }, []);
+    return r.digest;
+  }
+
+  /** Frees the worker's state after a failure. */
+  drop() {
+    if (!this.ended) this.digest().catch(() => {});
+  }
+}
+
+// ---- helpers ------------------------------------------------------------
+
+/** A job: {done: Promise, cancel()}; cancel makes every await below fail. */
+function job(run) {
+  let cancelled = null;
+  let rejectNow;
+  const stop = new Promise((_, reject) => { rejectNow = reject; });
+  stop.catch(() => {});
+  const ctl = {
+    check() { if (cancelled) throw cancelled; },
+    // race makes a wait end early on cancel.
+    race(p) { return Promise.race([p, stop]); },
+  };
+  const done = run(ctl);
+  done.catch(() => {});
+  return {
+    done,
+    cancel(reason) {
+      if (!cancelled) {
+        cancelled = new DataPathError('cancelled', String(reason || 'cancelled'));
+        rejectNow(cancelled);
+      }
+    },
+  };
+}
+
+function progress(fn) {
+  let last = 0;
+  return (n, force) => {
+    if (fn && (force || n - last >= PROGRESS_EVERY)) {
+      last = n;
+      fn(n);
+    }
+  };
+}
+
+function netError(err) {
+  return err instanceof DataPathError ? err : new DataPathError('net', String((err && err.message) || err));
+}
+
+// ---- send -----------------------------------------------------------------
+
+/**
+ * Reads the blob from offset in BATCH-sized pieces, as fast as the
+ * browser hands them over; a byte stream with a BYOB reader reads straight
+ * into our buffers, other streams are copied into them.
+ */
+async function* readBatches(blob, offset, size, ctl, free) {
+  const stream = blob.slice(offset, offset + size).stream();
+  let byob = null;
+  try { byob = stream.getReader({ mode: 'byob' }); } catch { byob = null; }
+  const reader = byob || stream.getReader();
+  let pending = null; // default reader: a chunk partly used
+  let got = 0;
+  try {
+    while (got < size) {
+      const want = Math.min(BATCH, size - got);
+      const reuse = free.pop();
+      let buf = reuse && reuse.byteLength >= want ? new Uint8Array(reuse, 0, want) : new Uint8Array(want);
+      let fill = 0;
+      while (fill < want) {
+        let r;
+        if (byob) {
+          r = await ctl.race(byob.read(buf.subarray(fill)));
+          if (r.done) break;
+          buf = new Uint8Array(r.value.buffer, 0, want); // the same memory, handed back
+          fill += r.value.byteLength;
+          continue;
+        }
+        if (!pending) {
+          r = await ctl.race(reader.read());
+          if (r.done) break;
+          pending = r.value;
+        }
+        const k = Math.min(pending.length, want - fill);
+        buf.set(pending.subarray(0, k), fill);
+        fill += k;
+        pending = k === pending.length ? null : pending.subarray(k);
+      }
+      if (fill < want) {
+        throw new DataPathError('io', `read file at ${got + fill} of ${size}: the file shrank after it was chosen`);
+      }
+      got += fill;
+      yield buf;
+    }
+  } catch (err) {
+    if (err instanceof DataPathError) throw err;
+    throw new DataPathError('io', `read file: ${(err && err.message) || err}`);
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * send({writer, key, next, blob, offset, size, onProgress}) -> job whose
+ * done resolves to the SHA-256 (Uint8Array) of the bytes sent.
+ */
+function send(a) {
+  return job(async (ctl) => {
+    const hash = new Hash();
+    try {
+      const p = getPool();
+      const inFlight = p.size + 2;
+      const queue = [];
+      let counter = a.next;
+      let sent = 0;
+      const report = progress(a.onProgress);
+      // Buffers come back for reuse: fresh large ArrayBuffers cost page
+      // faults and garbage collection, which Chromium's profile showed.
+      const freePlain = [];
+      const freeOut = [];
+      const flush = async () => {
+        const { out, outLength, bytes } = await ctl.race(queue.shift());
+        await ctl.race(a.writer.ready).catch((e) => { throw netError(e); });
+        ctl.check();
+        const w = a.writer.write(new Uint8Array(out, 0, outLength));
+        w.then(() => { if (freeOut.length < inFlight) freeOut.push(out); }, () => {});
+        sent += bytes;
+        report(sent);
+      };
+      for await (const buf of readBatches(a.blob, a.offset, a.size, ctl, freePlain)) {
+        const first = counter;
+        const bytes = buf.length;
+        counter += Math.ceil(bytes / RECORD);
+        queue.push(hash.update([buf]).then(([plain]) => {
+          const dst = freeOut.pop();
+          const transfer = dst ? [plain.buffer, dst] : [plain.buffer];
+          return p.run({ op: 'seal', key: a.key, first, plain: plain.buffer, length: bytes, recordSize: RECORD, dst }, transfer);
+        }).then((r) => {
+          freePlain.push(r.plain);
+          return { out: r.out, outLength: r.outLength, bytes };
+        }));
+        queue[queue.length - 1].catch(() => {});
+        while (queue.length >= inFlight) await flush();
+      }
+      while (queue.length) await flush();
+      // The last writes are queued in order; not awaited, since a receiver
+      // may close as soon as it has everything and sent its ack (which the
+      // core reads next, and which is the proof of delivery).
+      report(sent, true);
+      return await ctl.race(hash.digest());
+    } finally {
+      hash.drop();
+    }
+  });
+}
+
+// ---- receive ------------------------------------------------------------
+
+/** Writes plaintext chunks to a MessagePort sink (web/README.md, "Sinks"). */
+class PortSink {
+  constructor(port, credits) {
+    this.port = port;
+    this.credits = credits;
+    this.err = null;
+    this.wake = null;
+    port.onmessage = (e) => {
+      const m = e.data || {};
+      if (m.type === 'credit') this.credits += m.n;
+      else if (m.type === 'error') this.err = new DataPathError('save-failed', String(m.message));
+      else if (m.type === 'cancel') this.err = new DataPathError('cancelled', 'the download was cancelled');
+      if (this.wake) this.wake();
+    };
+  }
+
+  async write(u8, ctl) {
+    while (this.credits === 0 && !this.err) {
+      await ctl.race(new Promise((resolve) => { this.wake = resolve; }));
+    }
+    if (this.err) throw this.err;
+    const ab = u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength ? u8.buffer : u8.slice().buffer;
+    this.port.postMessage({ type: 'chunk', data: ab }, [ab]);
+    this.credits--;
+  }
+
+  /** Hands the port back: the credits left, and an error it reported. */
+  release() {
+    this.port.onmessage = null;
+    return { credits: this.credits, error: this.err ? this.err.name : '' };
+  }
+}
+
+/** Writes to a FileSystemWritableFileStream; Go closes or aborts it. */
+class FileSink {
+  constructor(writable) { this.writable = writable; }
+  async write(u8, ctl) {
+    try {
+      await ctl.race(this.writable.write(u8));
+    } catch (err) {
+      if (err instanceof DataPathError) throw err;
+      throw new DataPathError('save-failed', `write file: ${(err && err.message) || err}`);
+    }
+  }
+  release() { return { credits: 0, error: '' }; }
+}
+
+/**
+ * receive({reader, key, next, buffered, size, sink: {port, credits} |
+ * {writable}, onProgress}) -> job whose done resolves to {sha256, credits,
+ * sinkError}: exactly size bytes of plaintext went to the sink.
+ */
+function receive(a) {
+  const sink = a.sink.port ? new PortSink(a.sink.port, a.sink.credits) : new FileSink(a.sink.writable);
+  const j = job(async (ctl) => {
+    const hash = new Hash();
+    try {
+      const p = getPool();
+      const inFlight = p.size + 2;
+      const queue = [];
+      let counter = a.next;
+      let hashed = Promise.resolve(); // the last batch handed to the hash worker
+      let taken = 0; // plaintext bytes handed to the hash worker
+      let stored = 0;
+      const report = progress(a.onProgress);
+      const drain = async () => {
+        const pieces = await ctl.race(queue.shift());
+        for (const u8 of pieces) {
+          await sink.write(u8, ctl);
+          stored += u8.length;
+          report(stored);
+        }
+      };
+      const framer = new Framer(a.size);
+      const dispatch = async (batch) => {
+        const opened = p.run({ op: 'open', key: a.key, first: counter, framed: batch.buf.buffer, length: batch.fill,
+          pieceSize: PIECE }, [batch.buf.buffer]).then((r) => {
+          if (framer.free.length < inFlight && r.framed.byteLength === RECV_BATCH) framer.free.push(r.framed);
+          return r;
+        });
+        counter += batch.records;
+        // Hash in batch order, whatever order the crypto workers finish in.
+        hashed = Promise.all([opened, hashed]).then(([r]) => {
+          const pieces = [];
+          for (const ab of r.pieces) {
+            let u8 = new Uint8Array(ab);
+            if (taken + u8.length > a.size) u8 = u8.subarray(0, a.size - taken); // a record past the offer's end
+            taken += u8.length;
+            if (u8.length) pieces.push(u8);
+          }
+          return hash.update(pieces);
+        });
+        hashed.catch(() => {});
+        queue.push(hashed);
+        while (queue.length >= inFlight) await drain();
+      };
+      if (a.buffered && a.buffered.length) {
+        for (const b of framer.push(a.buffered)) await dispatch(b);
+      }
+      while (!framer.complete) {
+        let r;
+        try {
+          r = await ctl.race(a.reader.read());
+        } catch (err) {
+          throw netError(err);
+        }
+        if (r.done) {
+          throw new DataPathError('net', `received ${framer.plain} of ${a.size} bytes: the connection closed`);
+        }
+        const v = typeof r.value === 'string' ? new TextEncoder().encode(r.value) : new Uint8Array(r.value);
+        for (const b of framer.push(v)) await dispatch(b);
+      }
+      const last = framer.flush();
+      if (last) await dispatch(last);
+      while (queue.length) await drain();
+      report(stored, true);
+      return { sha256: await ctl.race(hash.digest()) };
+    } finally {
+      hash.drop();
+      const rel = sink.release();
+      j.credits = rel.credits;
+      j.sinkError = rel.error;
+    }
+  });
+  return j;
+}
+
+/**
+ * Framer cuts the received byte stream into batches of whole records
+ * (about RECV_BATCH framed bytes each) and stops after the records that
+ * carry the offer's size. A record's buffer grows with the bytes that
+ * arrive, so a lying length field costs no more than what was sent.
+ */
+class Framer {
+  constructor(size) {
+    this.size = size;
+    this.plain = 0; // plaintext bytes in the records cut so far
+    this.complete = size === 0;
+    this.hdr = new Uint8Array(HEADER);
+    this.hdrFill = 0;
+    this.need = 0; // body bytes still missing of the current record
+    this.batch = null;
+    this.free = []; // batch buffers back from the crypto workers
+  }
+
+  *push(v) {
+    let at = 0;
+    while (at < v.length && !this.complete) {
+      if (this.need === 0) {
+        const k = Math.min(HEADER - this.hdrFill, v.length - at);
+        this.hdr.set(v.subarray(at, at + k), this.hdrFill);
+        this.hdrFill += k;
+        at += k;
+        if (this.hdrFill < HEADER) break;
+        const len = new DataView(this.hdr.buffer).getUint32(0);
+        if (len > MAX_RECORD) throw new DataPathError('too-large', `record length ${len} exceeds ${MAX_RECORD}`);
+        if (len < 40) throw new DataPathError('short', `record length ${len}`);
+        this.hdrFill = 0;
+        this.need = len;
+        this.len = len;
+        if (this.batch && this.batch.fill + HEADER + len > RECV_BATCH && this.batch.records > 0) {
+          yield this.take();
+        }
+        this.append(this.hdr, HEADER + len);
+        continue;
+      }
+      const k = Math.min(this.need, v.length - at);
+      this.append(v.subarray(at, at + k), k);
+      at += k;
+      this.need -= k;
+      if (this.need === 0) {
+        this.batch.records++;
+        this.plain += this.len - 40;
+        if (this.plain >= this.size) this.complete = true;
+        if (this.batch.fill >= RECV_BATCH) yield this.take();
+      }
+    }
+  }
+
+  // append copies bytes into the batch, growing it at most geometrically
+  // ahead of what arrived (room is what the current record still needs).
+  append(bytes, room) {
+    if (!this.batch) {
+      const reuse = this.free.pop();
+      this.batch = { buf: reuse ? new Uint8Array(reuse) : new Uint8Array(RECV_BATCH), fill: 0, records: 0 };
+    }
+    const b = this.batch;
+    if (b.fill + bytes.length > b.buf.length) {
+      const grown = new Uint8Array(Math.max(b.fill + bytes.length, Math.min(2 * b.buf.length, b.fill + room)));
+      grown.set(b.buf.subarray(0, b.fill));
+      b.buf = grown;
+    }
+    b.buf.set(bytes, b.fill);
+    b.fill += bytes.length;
+  }
+
+  take() {
+    const b = this.batch;
+    this.batch = null;
+    return b;
+  }
+
+  /** The last, partly filled batch once every record is in. */
+  flush() {
+    return this.batch && this.batch.records > 0 ? this.take() : null;
+  }
+}
+
+// stats counts the transfers the data path took (worker.js's memory()).
+const stats = { sends: 0, receives: 0 };
+
+self.wasmholeDataPath = {
+  stats,
+  send(a) { stats.sends++; return send(a); },
+  receive(a) { stats.receives++; return receive(a); },
+};
