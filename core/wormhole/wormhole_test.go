@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wasmhole/wasmhole/internal/peers"
+	"github.com/wasmhole/wasmhole/internal/relaytest"
 )
 
 // TestMain re-executes the tests inside a private network namespace when
@@ -196,10 +197,10 @@ func TestWrongCode(t *testing.T) {
 	}
 }
 
-// TestTwoWormholes: two of ours through the reference server, concurrently,
+// TestTwoWormholes: two of ours through our mailbox server, concurrently,
 // with messages in both directions and derived keys that agree.
 func TestTwoWormholes(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	ctx := testCtx(t, 60*time.Second)
 	a := newWormhole(t, ctx, srv.MailboxURL)
 	b := newWormhole(t, ctx, srv.MailboxURL)
@@ -284,9 +285,9 @@ func TestTwoWormholes(t *testing.T) {
 }
 
 // TestCrowded: a third side on a nameplate gets ErrCrowded from the
-// reference server.
+// server.
 func TestCrowded(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	ctx := testCtx(t, 60*time.Second)
 	var ws []*Wormhole
 	for i := 0; i < 3; i++ {
@@ -313,7 +314,7 @@ func TestContextAndDial(t *testing.T) {
 		}
 	})
 	t.Run("receive times out", func(t *testing.T) {
-		srv := peers.StartReference(t, 0, 0)
+		srv := relaytest.Start(t, relaytest.Options{})
 		w := newWormhole(t, testCtx(t, 30*time.Second), srv.MailboxURL)
 		if _, err := w.AllocateCode(testCtx(t, 30*time.Second)); err != nil {
 			t.Fatal(err)
