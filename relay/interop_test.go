@@ -152,7 +152,7 @@ func transfer(t *testing.T, r *relayProc, from, to string, what payload) {
 
 // TestStockCLIs is the acceptance matrix. wormhole-william → Python runs
 // text only: over a relay that pair fails ~30% of the time because of a
-// race in wormhole-william 1.0.6 (see ../shared/peers/README.md).
+// race in wormhole-william 1.0.6 (see the reference peers' README).
 func TestStockCLIs(t *testing.T) {
 	peers.RequireNetns(t)
 	r := startRelay(t, "", "127.0.0.1:4000", "127.0.0.1:4001", "--db", ":memory:", "--admin-socket", "")

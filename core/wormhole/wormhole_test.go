@@ -45,7 +45,7 @@ func newWormhole(t *testing.T, ctx context.Context, url string) *Wormhole {
 }
 
 // receiveText plays the text receiver of the file-transfer protocol
-// (protocol.md §3): read the offer, answer message_ack ok.
+// (docs/protocol.md §3): read the offer, answer message_ack ok.
 func receiveText(ctx context.Context, w *Wormhole) (string, error) {
 	if _, err := w.WaitVerified(ctx); err != nil {
 		return "", err

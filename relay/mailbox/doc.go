@@ -18,7 +18,7 @@
 // so a driver that tracks durability can release it sooner, keeping only
 // the order of frames on each connection.
 //
-// # The protocol (protocol.md §1)
+// # The protocol (docs/protocol.md §1)
 //
 // Every server message is a JSON object with "type" and "server_tx" (float
 // seconds). On connect the server sends "welcome" (motd, current_cli_version,

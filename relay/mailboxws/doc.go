@@ -22,7 +22,7 @@
 // # How a frame flows
 //
 // Each connection has one goroutine, reading. A frame (TEXT or BINARY; the
-// server always sends TEXT, protocol.md §1.1) is decoded outside the lock,
+// server always sends TEXT, docs/protocol.md §1.1) is decoded outside the lock,
 // then fed to the single mailbox.Machine under the server mutex. The
 // machine's actions are appended to a pending list: store ops and outgoing
 // frames in order. One writer goroutine (the flusher) takes everything
