@@ -221,7 +221,10 @@ func FreePort(t testing.TB) int {
 type Servers struct {
 	MailboxURL  string // ws://127.0.0.1:PORT/v1
 	TransitAddr string // 127.0.0.1:PORT
-	StateDir    string // logs, pids, transit-usage.jsonl
+	// TransitWebSocket is the relay's WebSocket side, ws://127.0.0.1:PORT/
+	// (StartUpstream only: Debian's relay 0.2.1 has none).
+	TransitWebSocket string
+	StateDir         string // logs, pids, transit-usage.jsonl
 }
 
 // TransitHelper is the Python CLI's spelling of the relay, tcp:HOST:PORT.
