@@ -429,6 +429,49 @@ func TestWebSocketRelay(t *testing.T) {
 	}
 }
 
+// TestUpstreamRelay: through today's reference transit relay (0.4), whose
+// WebSocket side pairs with TCP clients, our WebSocket client meets a TCP
+// client and another WebSocket client, and the relay logs the bytes.
+func TestUpstreamRelay(t *testing.T) {
+	srv := peers.StartUpstream(t)
+	ws, err := transit.ParseRelay(srv.TransitWebSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := tcpRelay(t, srv.TransitAddr)
+	for _, tc := range []struct {
+		name           string
+		sender, receiv transit.RelayHint
+	}{
+		{"ws-tcp", ws, tcp},
+		{"tcp-ws", tcp, ws},
+		{"ws-ws", ws, ws},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := newKey(t)
+			s := side{cfg: Config{TransitKey: key, Relays: []transit.RelayHint{tc.sender}}}
+			r := side{cfg: Config{TransitKey: key, Relays: []transit.RelayHint{tc.receiv}}}
+			before := srv.RelayedPairs(t)
+			sc, rc := connectPair(t, s, r)
+			if !sc.Relay || !rc.Relay {
+				t.Fatalf("paths %q / %q, want the relay", sc.Desc, rc.Desc)
+			}
+			const size = 2<<20 + 1
+			transfer(t, key, sc, rc, size, transit.MaxPlain)
+			sc.Close()
+			rc.Close()
+			waitRelayed(t, srv, size)
+			deadline := time.Now().Add(10 * time.Second)
+			for srv.RelayedPairs(t) <= before {
+				if time.Now().After(deadline) {
+					t.Fatal("the relay logged no new relayed session")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+}
+
 // pyPeer is magic-wormhole 0.12's own transit code, run by
 // testdata/pytransit.py.
 type pyPeer struct {

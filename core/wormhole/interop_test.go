@@ -392,9 +392,9 @@ func TestInterop(t *testing.T) {
 						}
 						t.Parallel()
 						if dir == "send" {
-							sendToPython(t, py, fx, pc, relay)
+							sendToPython(t, python012, py, fx, pc, relay)
 						} else {
-							receiveFromPython(t, py, fx, pc, relay)
+							receiveFromPython(t, python012, py, fx, pc, relay)
 						}
 					})
 				}
@@ -430,7 +430,19 @@ func paths(pc payloadCase) []bool {
 	return []bool{true, false}
 }
 
-func sendToPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
+// pyCLI is a Python magic-wormhole CLI: Debian's 0.12 or today's upstream
+// one (peers.UpstreamCLI); both take the same flags.
+type pyCLI struct {
+	prog string
+	// emptyDirs: its folder zips carry empty directories (today's CLI
+	// does, 0.12 zips only files).
+	emptyDirs bool
+}
+
+// python012 is Debian's Python CLI.
+var python012 = pyCLI{prog: "wormhole"}
+
+func sendToPython(t *testing.T, py pyCLI, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
 	ctx := xferCtx(t, 5*time.Minute)
 	log := &logBuf{}
 	prog := &progressLog{}
@@ -441,7 +453,7 @@ func sendToPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase
 		args = append(args, "--no-listen")
 	}
 	dir := t.TempDir()
-	cli := peers.Start(t, dir, nil, "", "wormhole", append(args, tr.Code())...)
+	cli := peers.Start(t, dir, nil, "", py.prog, append(args, tr.Code())...)
 	err := tr.Wait()
 	cerr := cli.Wait(ctx)
 	if err != nil || cerr != nil {
@@ -458,7 +470,7 @@ func sendToPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase
 	checkPath(t, pc, relay, srv, log, cli.Output(), 0, false)
 }
 
-func receiveFromPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
+func receiveFromPython(t *testing.T, py pyCLI, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
 	ctx := xferCtx(t, 5*time.Minute)
 	log := &logBuf{}
 	args := []string{"--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(), "send", "--hide-progress"}
@@ -466,7 +478,10 @@ func receiveFromPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloa
 		args = append(args, "--no-listen")
 	}
 	args, srcDir, wantSum, wantTree := cliSendArgs(t, fx, pc, args)
-	cli := peers.Start(t, srcDir, nil, "", "wormhole", args...)
+	if pc.kind == wormhole.Directory && py.emptyDirs {
+		_, wantTree = fx.dirTree(t)
+	}
+	cli := peers.Start(t, srcDir, nil, "", py.prog, args...)
 	code := cli.Code(t, 30*time.Second)
 	out := t.TempDir()
 	prog := &progressLog{}

@@ -1,3 +1,5 @@
+//go:build !js
+
 package wormhole_test
 
 // Our sender against our receiver through our own relay, started in this

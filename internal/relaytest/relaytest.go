@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package relaytest runs our own relay inside a test process: the mailbox
 // server (relay/mailboxws) and the transit relay (relay/transitnet), with
 // WebSocket transit on the HTTP port's /transit and TCP transit on a port of
@@ -12,7 +14,8 @@
 //	r := relaytest.Start(t, relaytest.Options{})
 //	c := &wormhole.Client{MailboxURL: r.MailboxURL, Relays: []transit.RelayHint{r.TCPHint()}}
 //
-// Everything stops when the test ends.
+// Everything stops when the test ends. The package builds natively only:
+// the servers use coder/websocket's server side, which GOOS=js lacks.
 package relaytest
 
 import (
