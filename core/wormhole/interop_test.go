@@ -37,6 +37,12 @@ import (
 
 const xferText = "grüße über das Wurmloch ✓ — text offer"
 
+// codeWait bounds the wait for a stock CLI's "Wormhole code is" line. The
+// CLI prints it within a second on an idle machine, but on a loaded one
+// Python's start alone took 15 s of wall time for 0.8 s of CPU, and the
+// parallel cases start many at once. Code returns at once if the CLI quits.
+const codeWait = 2 * time.Minute
+
 // payloadCase is one of the five acceptance payloads.
 type payloadCase struct {
 	name string
@@ -482,7 +488,7 @@ func receiveFromPython(t *testing.T, py pyCLI, srv *peers.Servers, fx *fixtures,
 		_, wantTree = fx.dirTree(t)
 	}
 	cli := peers.Start(t, srcDir, nil, "", py.prog, args...)
-	code := cli.Code(t, 30*time.Second)
+	code := cli.Code(t, codeWait)
 	out := t.TempDir()
 	prog := &progressLog{}
 	offer, path, err := newClient(t, srv, relay, log).ReceiveToDir(ctx, code, out, prog.fn)
@@ -581,7 +587,7 @@ func receiveFromWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc paylo
 	)
 	for attempt := 1; ; attempt++ {
 		cli := peers.Start(t, srcDir, nil, "", "wormhole-william", args...)
-		code := cli.Code(t, 30*time.Second)
+		code := cli.Code(t, codeWait)
 		out = t.TempDir()
 		prog = &progressLog{}
 		var err error
@@ -707,7 +713,7 @@ func TestInteropWrongCode(t *testing.T) {
 		log := &logBuf{}
 		cli := peers.Start(t, filepath.Dir(src), nil, "", "wormhole", "--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(),
 			"send", "--hide-progress", "--code", "41-right-words", filepath.Base(src))
-		cli.Code(t, 30*time.Second)
+		cli.Code(t, codeWait)
 		out := t.TempDir()
 		_, _, err := newClient(t, srv, true, log).ReceiveToDir(ctx, "41-wrong-words", out, nil)
 		cerr := cli.Wait(ctx)
@@ -775,7 +781,7 @@ func TestInteropRejected(t *testing.T) {
 		ctx := xferCtx(t, 2*time.Minute)
 		cli := peers.Start(t, filepath.Dir(src), nil, "", "wormhole", "--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(),
 			"send", "--hide-progress", filepath.Base(src))
-		code := cli.Code(t, 30*time.Second)
+		code := cli.Code(t, codeWait)
 		offer, err := newClient(t, srv, true, &logBuf{}).Receive(ctx, code)
 		if err != nil {
 			t.Fatal(err)
@@ -845,7 +851,7 @@ func TestInteropCancel(t *testing.T) {
 		ctx := xferCtx(t, 2*time.Minute)
 		cli := peers.Start(t, filepath.Dir(src), nil, "", "wormhole", "--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(),
 			"send", "--hide-progress", "--no-listen", filepath.Base(src))
-		code := cli.Code(t, 30*time.Second)
+		code := cli.Code(t, codeWait)
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		out := t.TempDir()

@@ -77,7 +77,7 @@ func TestUpstreamFolderZip(t *testing.T) {
 			}
 			cli := peers.Start(t, filepath.Dir(tree), nil, "", prog, "--relay-url", srv.MailboxURL,
 				"--transit-helper", srv.TransitHelper(), "send", "--hide-progress", "--no-listen", "tree")
-			code := cli.Code(t, 60*time.Second)
+			code := cli.Code(t, codeWait)
 			log := &logBuf{}
 			offer, err := newClient(t, srv, true, log).Receive(ctx, code)
 			if err != nil {
