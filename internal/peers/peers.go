@@ -268,6 +268,13 @@ func StartReference(t testing.TB, mailboxPort, transitPort int) *Servers {
 	stopScript := SharedFile(t, "stop-reference-servers.sh")
 	state := t.TempDir()
 	start := exec.Command(startScript, state, fmt.Sprint(mailboxPort), fmt.Sprint(transitPort))
+	// The script waits for the servers to accept; its default 30 s was
+	// too short for Python's start on a machine loaded ~10 deep (seen
+	// under a parallel suite). It returns as soon as they accept.
+	start.Env = os.Environ()
+	if os.Getenv("PEERS_WAIT_S") == "" {
+		start.Env = append(start.Env, "PEERS_WAIT_S=180")
+	}
 	if out, err := start.CombinedOutput(); err != nil {
 		t.Fatalf("start-reference-servers.sh: %v\n%s", err, out)
 	}
