@@ -11,7 +11,8 @@
 #     (5,000 and 15,000 connections; RELAY_BENCH_IDLE_CONNS).
 # Both tools are built here, before the benchmark enters its network
 # namespace; a benchmark that cannot run fails (it never skips).
-# Needs ../shared/peers/install.sh. As root it runs inside a private network
+# Needs the reference peers ($WASMHOLE_SHARED/peers/install.sh, see
+# scripts/shared.sh). As root it runs inside a private network
 # namespace (peers.Main). Environment: RELAY_BENCH_PROFILE=DIR writes
 # DIR/cpu-{durable,memory}.pprof (go tool pprof -top relay DIR/cpu-durable.pprof);
 # RELAY_BENCH_SECONDS (default 10), RELAY_BENCH_CLIENTS (default 64).
@@ -25,7 +26,7 @@ trap 'rm -rf "$bin"' EXIT
 "$go" build -o "$bin/relay" ./relay
 # Build the load client here, outside the network namespace the benchmark
 # runs in (it has no route to the module proxy); -mod=mod completes go.sum.
-shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
+. scripts/shared.sh
 cp "$shared/peers/bench/mbbench/"{main.go,go.mod,go.sum} "$bin/"
 (cd "$bin" && GOFLAGS=-mod=mod "$go" mod download && GOFLAGS=-mod=mod "$go" build -o "$bin/mbbench" .)
 if [[ -n "${RELAY_BENCH_PROFILE:-}" ]]; then

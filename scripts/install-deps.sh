@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a clean Debian machine, idempotently:
-# the reference peers (../shared/peers/install.sh), the three browser engines
-# of the browser tests (Chromium; Firefox ESR; WebKitGTK's MiniBrowser with
-# WebKitWebDriver, on an Xvfb display), python3-spake2 for the SPAKE2
-# interop test, podman for the container build check, staticcheck, the Go
+# the reference peers ($WASMHOLE_SHARED/peers/install.sh, see
+# scripts/shared.sh), the three browser engines of the browser tests
+# (Chromium; Firefox ESR; WebKitGTK's MiniBrowser with WebKitWebDriver, on an
+# Xvfb display), python3-spake2 for the SPAKE2 interop test, podman for the container build check, staticcheck, the Go
 # modules and the npm packages (the JS checkers at the root, the browser
 # tests, the Worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
+. scripts/shared.sh
 export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin
 
 bash "$shared/peers/install.sh" >/dev/null

@@ -20,10 +20,10 @@ func TestBrowserConn(t *testing.T) {
 	if base == "" {
 		t.Skip("run by TestBrowserConnNode")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-
+	// Each case has its own deadline: a slow machine may spend most of
+	// one on the read-limit case alone.
 	t.Run("echo text and binary", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
 		c, err := dialMailbox(ctx, base+"/echo")
 		if err != nil {
 			t.Fatal(err)
@@ -60,6 +60,7 @@ func TestBrowserConn(t *testing.T) {
 	})
 
 	t.Run("server says goodbye", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
 		c, err := dialMailbox(ctx, base+"/bye")
 		if err != nil {
 			t.Fatal(err)
@@ -74,6 +75,7 @@ func TestBrowserConn(t *testing.T) {
 	})
 
 	t.Run("message over the read limit", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
 		c, err := dialMailbox(ctx, base+"/big")
 		if err != nil {
 			t.Fatal(err)
@@ -86,6 +88,7 @@ func TestBrowserConn(t *testing.T) {
 	})
 
 	t.Run("nobody listening", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
 		url := "ws://" + os.Getenv("WASMHOLE_TEST_DEAD") + "/v1"
 		if _, err := dialMailbox(ctx, url); err == nil || ctx.Err() != nil {
 			t.Fatalf("dial %s: %v", url, err)
@@ -97,6 +100,7 @@ func TestBrowserConn(t *testing.T) {
 	})
 
 	t.Run("server never answers", func(t *testing.T) {
+		ctx := testCtx(t, 20*time.Second)
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		_, err := dialWS(short, "ws://"+os.Getenv("WASMHOLE_TEST_SILENT")+"/v1")

@@ -22,7 +22,7 @@
 // # How a frame flows
 //
 // Each connection has one goroutine, reading. A frame (TEXT or BINARY; the
-// server always sends TEXT, protocol.md §1.1) is decoded outside the lock,
+// server always sends TEXT, docs/protocol.md §1.1) is decoded outside the lock,
 // then fed to the single mailbox.Machine under the server mutex. The
 // machine's actions are appended to a pending list: store ops and outgoing
 // frames in order. One writer goroutine (the flusher) takes everything
@@ -66,10 +66,10 @@
 // is started per close.
 //
 // Measured with 5,000 idle bound connections to `relay serve` held 10 s
-// (BenchmarkIdleConns in relay/): 2 KiB stack and about 4 KiB heap live per
-// connection; process RSS grows 7.9–9.6 KiB per connection with the
-// relay's --gc-percent auto (7.4 KiB at 15,000). A relay meant to hold
-// 100,000 connections in 1 GiB should set GOMEMLIMIT.
+// (BenchmarkIdleConns in relay/): RSS grows 7.9–9.6 KiB per connection with
+// the relay's --gc-percent auto (7.4 KiB at 15,000); docs/perf.md has the
+// history. A relay meant to hold 100,000 connections in 1 GiB should set
+// GOMEMLIMIT.
 //
 // # Limits
 //
