@@ -383,17 +383,18 @@ func registerTransfers(set func(string, func([]js.Value) any)) {
 			if err != nil {
 				return nil, err
 			}
-			switch o := h.obj.(type) {
-			case *wormhole.Transfer:
-				v, err := o.Verifier(h.ctx)
-				if err != nil {
-					return nil, err
-				}
-				return hex.EncodeToString(v), nil
-			case *wormhole.Offer:
-				return hex.EncodeToString(o.Verifier()), nil
+			// Transfer and Offer share the signature.
+			o, ok := h.obj.(interface {
+				Verifier(context.Context) ([]byte, error)
+			})
+			if !ok {
+				return nil, errors.New("wasmhole: no verifier for this handle")
 			}
-			return nil, errors.New("wasmhole: no verifier for this handle")
+			v, err := o.Verifier(h.ctx)
+			if err != nil {
+				return nil, err
+			}
+			return hex.EncodeToString(v), nil
 		})
 	})
 	set("accept", accept)
@@ -513,7 +514,8 @@ func receiveOffer(args []js.Value) (any, error) {
 	r.Set("size", float64(o.Size))
 	r.Set("numFiles", o.NumFiles)
 	r.Set("numBytes", float64(o.NumBytes))
-	r.Set("verifier", hex.EncodeToString(o.Verifier()))
+	v, _ := o.Verifier(h.ctx) // an offer's never fails
+	r.Set("verifier", hex.EncodeToString(v))
 	if o.Kind == wormhole.Text {
 		dropHandle(id) // complete: acknowledged and closed inside Receive
 		r.Set("handle", 0)
@@ -575,7 +577,7 @@ func accept(args []js.Value) any {
 	})
 }
 
-// acceptInto runs Offer.AcceptFinish into s. Its finish step, which runs
+// acceptInto runs Offer.Accept into s. Its finish step, which runs
 // after the offer's last byte and before the SHA-256 ack goes to the
 // sender, closes s (the consumer has stored everything) and then runs then
 // (if not nil: the unpacking of a folder). So the ack goes out only when
@@ -597,7 +599,7 @@ func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(in
 		}
 		return nil
 	}
-	if err := o.AcceptFinish(ctx, s, progress, finish); err != nil {
+	if err := o.Accept(ctx, s, wormhole.AcceptOptions{Progress: progress, Finish: finish}); err != nil {
 		if !closed {
 			s.Abort(err)
 		}

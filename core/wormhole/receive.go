@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
@@ -78,8 +79,10 @@ var (
 )
 
 // Verifier returns the verifier of the session (both sides derive the same
-// bytes from the key), for users who compare it out of band.
-func (o *Offer) Verifier() []byte { return o.verifier }
+// bytes from the key), for users who compare it out of band. It has the
+// signature of Transfer.Verifier; an offer's key is always confirmed, so
+// it never blocks and never fails.
+func (o *Offer) Verifier(context.Context) ([]byte, error) { return o.verifier, nil }
 
 // Receive joins the wormhole with code and returns the sender's offer.
 // A wrong code fails with ErrWrongCode once the peer's key could not be
@@ -178,34 +181,45 @@ func (o *Offer) claim() error {
 	return nil
 }
 
+// AcceptOptions configures how an offer is accepted. The zero value is
+// ready to use.
+type AcceptOptions struct {
+	// Progress is called as the bytes arrive: first with got == 0, last
+	// with got == total.
+	Progress func(got, total int64)
+	// Finish, if set, runs after every byte reached the destination and
+	// before the ack goes out; it is where a receiver makes the data
+	// durable (flush and close a file, unpack a zip). If it fails no ack
+	// is sent: the sender gets our {"error"} with its text, and Accept
+	// returns Finish's error unchanged (errors.Is works on it). Nothing is
+	// ever acknowledged that did not land. With AcceptToPath it runs
+	// after the file or directory is in place.
+	Finish func() error
+	// ResumeTimeout bounds how long a transfer whose transit connection
+	// failed keeps trying to reconnect (resume only runs between wasmhole
+	// ends, see docs/resume.md); 0 means DefaultResumeTimeout, negative
+	// disables resuming.
+	ResumeTimeout time.Duration
+	// OnReconnect, if set, is called when the transit connection was lost
+	// and a resume begins (held = bytes the receiver keeps), and again
+	// with err == nil when data flows again.
+	OnReconnect func(held int64, err error)
+}
+
 // Accept takes the file (or the directory's zip) and writes exactly Size
-// bytes to w, calling progress as they arrive. It returns nil after every
-// record authenticated, all bytes reached w and the final ack (with their
-// sha256) went to the sender. Cancelling ctx aborts the transfer; the
-// sender sees an error.
-func (o *Offer) Accept(ctx context.Context, w io.Writer, progress func(got, total int64)) error {
+// bytes to w, calling opts.Progress as they arrive. It returns nil after
+// every record authenticated, all bytes reached w, opts.Finish succeeded
+// and the final ack (with their sha256) went to the sender. Cancelling
+// ctx aborts the transfer; the sender sees an error.
+func (o *Offer) Accept(ctx context.Context, w io.Writer, opts AcceptOptions) error {
 	if err := o.claim(); err != nil {
 		return err
 	}
-	return o.accept(ctx, w, progress, nil)
+	return o.accept(ctx, w, opts)
 }
 
-// AcceptFinish is Accept with a last step of the caller's: finish runs
-// after every byte reached w and before the ack goes out, and is where a
-// receiver makes the data durable (flush and close a file, unpack a zip).
-// If finish fails no ack is sent: the sender gets our {"error"} with its
-// text, and AcceptFinish returns finish's error unchanged (errors.Is
-// works on it). Nothing is ever acknowledged that did not land.
-func (o *Offer) AcceptFinish(ctx context.Context, w io.Writer, progress func(got, total int64), finish func() error) error {
-	if err := o.claim(); err != nil {
-		return err
-	}
-	return o.accept(ctx, w, progress, finish)
-}
-
-// accept is Accept with a finish step run after the last byte and before
-// the ack (see receiveData).
-func (o *Offer) accept(ctx context.Context, dst io.Writer, progress func(got, total int64), finish func() error) (err error) {
+// accept runs the data phase of an answered offer.
+func (o *Offer) accept(ctx context.Context, dst io.Writer, opts AcceptOptions) (err error) {
 	c, w := o.c, o.w
 	defer func() {
 		o.own.close()
@@ -225,7 +239,7 @@ func (o *Offer) accept(ctx context.Context, dst io.Writer, progress func(got, to
 	}
 	defer conn.Close()
 	o.own.close()
-	if err := receiveData(dctx, conn, key, o.Size, dst, progress, finish); err != nil {
+	if err := receiveData(dctx, conn, key, o.Size, dst, opts.Progress, opts.Finish); err != nil {
 		return err
 	}
 	conn.Close()
