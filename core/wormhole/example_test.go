@@ -1,3 +1,5 @@
+//go:build !js
+
 package wormhole_test
 
 import (

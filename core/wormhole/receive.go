@@ -10,11 +10,12 @@ package wormhole
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
-	"time"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
@@ -88,7 +89,7 @@ func (o *Offer) Verifier(context.Context) ([]byte, error) { return o.verifier, n
 // A wrong code fails with ErrWrongCode once the peer's key could not be
 // confirmed. ctx bounds only this part; Accept takes its own.
 func (c *Client) Receive(ctx context.Context, code string) (_ *Offer, err error) {
-	w, err := c.New(ctx)
+	w, err := c.newSession(ctx, c.resumeVersions(c.resumeEnabled()))
 	if err != nil {
 		return nil, err
 	}
@@ -195,14 +196,10 @@ type AcceptOptions struct {
 	// ever acknowledged that did not land. With AcceptToPath it runs
 	// after the file or directory is in place.
 	Finish func() error
-	// ResumeTimeout bounds how long a transfer whose transit connection
-	// failed keeps trying to reconnect (resume only runs between wasmhole
-	// ends, see docs/resume.md); 0 means DefaultResumeTimeout, negative
-	// disables resuming.
-	ResumeTimeout time.Duration
 	// OnReconnect, if set, is called when the transit connection was lost
-	// and a resume begins (held = bytes the receiver keeps), and again
-	// with err == nil when data flows again.
+	// and a resume begins (err says why, held = bytes kept, which the
+	// sender will not send again), and with err == nil when data flows
+	// again. Resume runs only between wasmhole ends (Client.ResumeTimeout).
 	OnReconnect func(held int64, err error)
 }
 
@@ -232,17 +229,22 @@ func (o *Offer) accept(ctx context.Context, dst io.Writer, opts AcceptOptions) (
 	}
 	dctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	go watchPeer(dctx, w, abort)
-	conn, key, err := c.connectTransit(dctx, w, false, o.own, o.peer)
+	rs := &resumer{c: c, w: w, enabled: c.resumeEnabled() && peerResumes(w.PeerVersions()), onLost: opts.OnReconnect}
+	rs.peer = make(chan *transfer.Resume)
+	go watchPeer(dctx, w, abort, rs.peer)
+	conn, key, err := c.connectTransit(dctx, w, false, o.own, o.peer, transitKeyPurpose)
 	if err != nil {
 		return cause(dctx, err)
 	}
-	defer conn.Close()
 	o.own.close()
-	if err := receiveData(dctx, conn, key, o.Size, dst, opts.Progress, opts.Finish); err != nil {
-		return err
+	st := &recvState{h: sha256.New()}
+	rs.held = func() (int64, []byte) { return st.n, st.h.Sum(nil) }
+	rs.phase = func(ctx context.Context, conn net.Conn, key []byte, peer *transfer.Resume) error {
+		return receiveInto(ctx, conn, key, st, o.Size, dst, opts.Progress, opts.Finish, rs.enabled)
 	}
-	conn.Close()
+	if err := rs.run(dctx, conn, key); err != nil {
+		return cause(dctx, err)
+	}
 	closeHappy(ctx, c, w)
 	return nil
 }

@@ -1,3 +1,5 @@
+//go:build !js
+
 package wormhole_test
 
 // Our own relay, in-process on loopback ports, for the API's examples

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/wasmhole/wasmhole/core/client"
@@ -37,8 +38,13 @@ type Client struct {
 	// AppVersions is sent to the peer as "app_versions" in the version
 	// message; nil = {}.
 	AppVersions map[string]any
-	Logger      logr.Logger // zero = discard
-	Rand        io.Reader   // nil = crypto/rand
+	// ResumeTimeout bounds how long a file transfer between two wasmhole
+	// ends keeps reconnecting after its transit connection failed
+	// (docs/resume.md); 0 = DefaultResumeTimeout, negative = never
+	// resume (and do not advertise it). Stock CLIs never resume.
+	ResumeTimeout time.Duration
+	Logger        logr.Logger // zero = discard
+	Rand          io.Reader   // nil = crypto/rand
 }
 
 func (c *Client) mailboxURL() string {
@@ -91,13 +97,18 @@ type Wormhole struct {
 // (see MOTD). The first connection must succeed; later drops are
 // reconnected transparently. ctx only bounds New itself.
 func (c *Client) New(ctx context.Context) (*Wormhole, error) {
+	return c.newSession(ctx, c.AppVersions)
+}
+
+// newSession is New with the app_versions to send.
+func (c *Client) newSession(ctx context.Context, versions map[string]any) (*Wormhole, error) {
 	r := c.Rand
 	if r == nil {
 		r = rand.Reader
 	}
 	var av json.RawMessage
-	if c.AppVersions != nil {
-		b, err := json.Marshal(c.AppVersions)
+	if versions != nil {
+		b, err := json.Marshal(versions)
 		if err != nil {
 			return nil, fmt.Errorf("wormhole: encoding AppVersions: %w", err)
 		}
