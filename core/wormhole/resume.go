@@ -248,6 +248,7 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 	var timerC <-chan time.Time
 	timerAttempt := 0
 	var lastErr error
+	waiting := false // between a loss and data flowing again
 	for {
 		var ev any
 		select {
@@ -258,7 +259,9 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 			switch {
 			case res.connected:
 				ev = transfer.ResumeFlowing{Attempt: res.attempt}
-				r.report(0, nil)
+				waiting = false
+				held, _ := r.heldNow()
+				r.report(held, nil)
 			case res.err == nil:
 				return nil
 			case !errors.Is(res.err, errConnLost) || ctx.Err() != nil:
@@ -268,7 +271,10 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 				ev = transfer.ResumeLost{Now: time.Now()}
 				held, _ := r.heldNow()
 				r.c.Logger.Info("transit connection lost, resuming", "attempt", res.attempt, "held", held, "error", res.err)
-				r.report(held, res.err)
+				if !waiting {
+					waiting = true
+					r.report(held, res.err)
+				}
 			}
 		case msg := <-r.peer:
 			ev = transfer.ResumePeer{Msg: msg, Now: time.Now()}
@@ -282,6 +288,12 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 			switch a := a.(type) {
 			case transfer.ResumeAbort:
 				halt()
+				if !waiting {
+					// The peer noticed the loss first.
+					waiting = true
+					held, _ := r.heldNow()
+					r.report(held, fmt.Errorf("%w: the peer is reconnecting", errConnLost))
+				}
 			case transfer.ResumeSend:
 				if err := r.send(ctx, a.Attempt); err != nil {
 					return err
