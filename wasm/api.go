@@ -88,6 +88,10 @@ func clientFrom(o js.Value) (*wormhole.Client, error) {
 	if n := o.Get("codeLength"); n.Type() == js.TypeNumber {
 		c.CodeLength = n.Int()
 	}
+	if t := o.Get("resumeTimeout"); t.Type() == js.TypeNumber {
+		// Milliseconds; negative turns resuming off (docs/resume.md).
+		c.ResumeTimeout = time.Duration(t.Float() * float64(time.Millisecond))
+	}
 	if av := optString(o, "appVersions"); av != "" {
 		if err := json.Unmarshal([]byte(av), &c.AppVersions); err != nil {
 			return nil, fmt.Errorf("appVersions: %w", err)
@@ -159,6 +163,19 @@ func optStrings(o js.Value, key string) []string {
 		}
 	}
 	return out
+}
+
+// reconnectEvents reports a resume (docs/resume.md) to the page: status
+// "reconnecting" with the bytes the receiver keeps and the reason, then
+// "transferring" once data flows again.
+func reconnectEvents(e emitter) func(held int64, err error) {
+	return func(held int64, err error) {
+		if err != nil {
+			e.emit("status", map[string]any{"status": "reconnecting", "held": float64(held), "reason": err.Error()})
+			return
+		}
+		e.emit("status", map[string]any{"status": "transferring", "held": float64(held)})
+	}
 }
 
 // throttle limits progress events to about ten a second, plus the first
@@ -439,6 +456,7 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 				}
 				progress(sent, total)
 			},
+			OnReconnect: reconnectEvents(e),
 		}
 		t, err := run(h.ctx, c, opts)
 		if err != nil {
@@ -558,14 +576,14 @@ func accept(args []js.Value) any {
 		}
 		switch optString(spec, "kind") {
 		case "port":
-			return nil, acceptInto(h.ctx, o, newPortWriter(spec.Get("port")), prog, nil)
+			return nil, acceptInto(h.ctx, o, newPortWriter(spec.Get("port")), prog, reconnectEvents(e), nil)
 		case "file":
 			w, err := newFileWriter(spec.Get("handle"))
 			if err != nil {
 				_ = o.Reject(h.ctx)
 				return nil, fmt.Errorf("%w: %w", errSaveFailed, err)
 			}
-			return nil, acceptInto(h.ctx, o, w, prog, nil)
+			return nil, acceptInto(h.ctx, o, w, prog, reconnectEvents(e), nil)
 		case "directory":
 			folder, err := acceptUnpack(h.ctx, o, spec.Get("handle"), prog, e)
 			if err != nil {
@@ -584,7 +602,7 @@ func accept(args []js.Value) any {
 // the data landed; if anything fails the sender is told it failed instead
 // of believing in a transfer that did not. On failure before s was closed
 // s is aborted, so no partial file survives.
-func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(int64, int64), then func() error) error {
+func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(int64, int64), reconnect func(int64, error), then func() error) error {
 	closed := false
 	finish := func() error {
 		closed = true
@@ -599,7 +617,7 @@ func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(in
 		}
 		return nil
 	}
-	if err := o.Accept(ctx, s, wormhole.AcceptOptions{Progress: progress, Finish: finish}); err != nil {
+	if err := o.Accept(ctx, s, wormhole.AcceptOptions{Progress: progress, Finish: finish, OnReconnect: reconnect}); err != nil {
 		if !closed {
 			s.Abort(err)
 		}

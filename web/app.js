@@ -343,6 +343,7 @@ function setupSend(wh, cfg) {
           $('send-progress').hidden = false;
           setStatus(status, 'info', 'Sending…');
         }
+        if (s === 'reconnecting') setStatus(status, 'info', 'Connection lost, reconnecting…');
       },
       onProgress: (sent, total) => meter.update(sent, total),
     };
@@ -606,9 +607,10 @@ function setupReceive(wh, cfg) {
     let result;
     try {
       result = await o.accept(sink, {
-        onStatus: (s) => {
+        onStatus: (s, ev) => {
           if (s === 'transferring') { $('receive-progress').hidden = false; setStatus(status, 'info', 'Receiving…'); }
           if (s === 'unpacking') setStatus(status, 'info', 'Unpacking…');
+          if (s === 'reconnecting') setStatus(status, 'info', `Connection lost, reconnecting… ${fmtBytes(ev.held)} kept.`);
         },
         onProgress: (got, total) => meter.update(got, total),
       });
