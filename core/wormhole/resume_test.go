@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,7 @@ type cutProxy struct {
 	mu     sync.Mutex
 	conns  []net.Conn
 	downTo time.Time
+	also   *cutProxy // cut together with this one
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -76,6 +78,9 @@ func (p *cutProxy) serve() {
 
 // cut closes every open connection and refuses new ones for down.
 func (p *cutProxy) cut(down time.Duration) {
+	if p.also != nil {
+		p.also.cut(down)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.downTo = time.Now().Add(down)
@@ -120,19 +125,28 @@ func TestResume(t *testing.T) {
 	data := patternBytes(size)
 
 	for _, tc := range []struct {
-		name string
-		dir  bool
-		down time.Duration
+		name    string
+		dir     bool
+		down    time.Duration
+		mailbox bool // the mailbox connections are cut too
 	}{
-		{"file", false, 0},
-		{"file-relay-down", false, 1500 * time.Millisecond},
-		{"folder", true, 300 * time.Millisecond},
+		{"file", false, 0, false},
+		{"file-and-mailbox", false, 0, true},
+		{"file-relay-down", false, 1500 * time.Millisecond, false},
+		{"folder", true, 300 * time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			proxy := newCutProxy(t, relay.Transit[len("tcp:"):])
 			snd, rcv := relay.clientVia(proxy.hint()), relay.clientVia(proxy.hint())
+			if tc.mailbox {
+				web := strings.TrimSuffix(strings.TrimPrefix(relay.MailboxURL, "ws://"), "/v1")
+				mp := newCutProxy(t, web)
+				proxy.also = mp
+				snd.MailboxURL = "ws://" + mp.ln.Addr().String() + "/v1"
+				rcv.MailboxURL = snd.MailboxURL
+			}
 			var cutN, lost, back, sent, sentAtLoss, heldAtResume atomic.Int64
 			onSend := func(held int64, err error) {
 				if err != nil {

@@ -265,11 +265,7 @@ type reporter struct {
 	progress func(done, total int64)
 }
 
-func newReporter(total int64, progress func(done, total int64)) *reporter {
-	return newReporterAt(0, total, progress)
-}
-
-// newReporterAt starts counting at done (a resumed transfer).
+// A resumed transfer starts counting at the offset, done > 0.
 func newReporterAt(done, total int64, progress func(done, total int64)) *reporter {
 	r := &reporter{n: done, total: total, progress: progress}
 	if progress != nil {
