@@ -178,7 +178,6 @@ func TestResumeMachine(t *testing.T) {
 	}
 }
 
-
 // TestResumeBackoff: the back-off grows from ResumeBackoffInitial to
 // ResumeBackoffMax and stays within the jitter.
 func TestResumeBackoff(t *testing.T) {
