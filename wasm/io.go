@@ -66,7 +66,9 @@ func (r *blobReader) Seek(offset int64, whence int) (int64, error) {
 	if offset < 0 || offset > r.total {
 		return cur, fmt.Errorf("seek to %d of %d bytes: %w", offset, r.total, errors.ErrUnsupported)
 	}
-	r.Close()
+	// The old stream is left to the garbage collector rather than
+	// cancelled: a read may be pending on it (its result goes to a
+	// buffered channel nobody reads).
 	s, err := call(r.whole, "slice", float64(offset))
 	if err != nil {
 		return cur, err

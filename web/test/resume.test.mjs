@@ -127,9 +127,15 @@ async function recordStatus(p, name) {
   return () => p.evaluate((n) => window.__seen[n], name);
 }
 
+function logWorkers(p, tag) {
+  if (!process.env.WASMHOLE_DEBUG) return;
+  p.on('worker', (w) => w.on('console', (m) => console.log(`[${tag} worker]`, m.text())));
+  p.on('crash', () => console.log(`[${tag}] crashed`));
+}
+
 async function pages(n) {
   const out = [];
-  for (let i = 0; i < n; i++) out.push(await launch());
+  for (let i = 0; i < n; i++) out.push(await launch(process.env.WASMHOLE_CHROME_LOG ? { args: ['--enable-logging=stderr', '--v=0'] } : {}));
   return out;
 }
 
@@ -143,6 +149,8 @@ async function pageToPage(t, relay, pageURL, cut) {
   const sum = await randomFile(src, BIG);
   const [a, b] = await pages(2);
   try {
+    logWorkers(a.page, 'sender');
+    logWorkers(b.page, 'receiver');
     await openPage(a.page, pageURL);
     await openPage(b.page, pageURL);
     const seenR = await recordStatus(b.page, 'Receive status');
