@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 bytes=${1:-1073741824}
 shift || true
-shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
+. scripts/shared.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

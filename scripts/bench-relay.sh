@@ -4,7 +4,8 @@
 # own process, the load from the go test process:
 #   - CPU seconds per GiB through one pair (target: ours <= 0.5x reference)
 #   - aggregate throughput of 50 parallel pairs
-# Needs ../shared/peers/install.sh. As root the benchmarks run inside a
+# Needs the reference peers ($WASMHOLE_SHARED/peers/install.sh, see
+# scripts/shared.sh). As root the benchmarks run inside a
 # private network namespace (peers.Main). Extra arguments go to go test,
 # e.g. scripts/bench-relay.sh -count 3
 set -euo pipefail

@@ -6,7 +6,8 @@
 #   - memory:    relay serve --db :memory:
 #   - reference: the Python mailbox server 0.4.1, in the same run
 # with ratios to the reference and the server's CPU µs per session.
-# Needs ../shared/peers/install.sh. As root it runs inside a private network
+# Needs the reference peers ($WASMHOLE_SHARED/peers/install.sh, see
+# scripts/shared.sh). As root it runs inside a private network
 # namespace (peers.Main). Environment: RELAY_BENCH_PROFILE=DIR writes
 # DIR/cpu-{durable,memory}.pprof (go tool pprof -top relay DIR/cpu-durable.pprof);
 # RELAY_BENCH_SECONDS (default 10), RELAY_BENCH_CLIENTS (default 64).

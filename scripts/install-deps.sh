@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a clean Debian machine, idempotently:
-# the reference peers (../shared/peers/install.sh), Debian's Chromium for the
-# browser tests, python3-spake2 for the SPAKE2 interop test, podman for the
-# container build check, staticcheck, the Go modules and the npm packages.
+# the reference peers ($WASMHOLE_SHARED/peers/install.sh, see
+# scripts/shared.sh), Debian's Chromium for the browser tests, python3-spake2
+# for the SPAKE2 interop test, podman for the container build check,
+# staticcheck, the Go modules and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=${WASMHOLE_SHARED:-$(cd .. && pwd)/shared}
+. scripts/shared.sh
 export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin
 
 bash "$shared/peers/install.sh" >/dev/null

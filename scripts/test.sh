@@ -2,7 +2,8 @@
 # Runs every test: formatting and static checks, the Go tests (unit, fuzz
 # seeds and interop against the real reference programs) and the browser
 # tests in headless Chromium. Run as root: the interop tests enter private
-# network namespaces (../shared/peers/netns-run.sh).
+# network namespaces (netns-run.sh of the reference peers, found through
+# WASMHOLE_SHARED, default ../shared: see scripts/shared.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin

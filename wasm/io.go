@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"syscall/js"
+
+	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
 // chunkSize bounds every piece of a file that is in memory at once, in
@@ -162,7 +164,7 @@ func (r *blobReader) Read(p []byte) (int, error) {
 func (r *blobReader) Close() error {
 	if r.reader.Truthy() && !r.done {
 		if p, err := call(r.reader, "cancel"); err == nil {
-			p.Call("catch", ignoreRejection)
+			p.Call("catch", jsutil.IgnoreRejection)
 		}
 		r.done = true
 	}
@@ -444,6 +446,3 @@ type sink interface {
 	// Abort discards what was written (called instead of Close on failure).
 	Abort(reason error)
 }
-
-// ignoreRejection is a shared no-op rejection handler.
-var ignoreRejection = js.FuncOf(func(js.Value, []js.Value) any { return nil })

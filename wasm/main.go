@@ -28,6 +28,7 @@ import (
 	"syscall/js"
 
 	"github.com/wasmhole/wasmhole/core/words"
+	"github.com/wasmhole/wasmhole/internal/jsutil"
 	"github.com/wasmhole/wasmhole/wasm/internal/qrcode"
 )
 
@@ -174,68 +175,13 @@ func promise(fn func() (any, error)) js.Value {
 	return p
 }
 
-// await blocks the calling goroutine (never the event loop) until the JS
-// promise settles.
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	onOK := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		v := js.Undefined()
-		if len(args) > 0 {
-			v = args[0]
-		}
-		ch <- result{v: v}
-		return nil
-	})
-	onErr := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		var e js.Value
-		if len(args) > 0 {
-			e = args[0]
-		}
-		ch <- result{err: jsError{e}}
-		return nil
-	})
-	p.Call("then", onOK, onErr)
-	r := <-ch
-	onOK.Release()
-	onErr.Release()
-	return r.v, r.err
-}
+// await and call are internal/jsutil's Await and Call under the short
+// names this package's many call sites use. await has no deadline: an
+// operation the page cancels is aborted by its own reader or writer.
+func await(p js.Value) (js.Value, error) { return jsutil.Await(context.Background(), p) }
 
-// jsError is a JS exception or rejection value as a Go error.
-type jsError struct{ v js.Value }
-
-func (e jsError) Error() string {
-	v := e.v
-	switch {
-	case v.IsUndefined() || v.IsNull():
-		return "JavaScript error"
-	case v.Type() == js.TypeObject && v.Get("message").Type() == js.TypeString:
-		name := v.Get("name")
-		if name.Type() == js.TypeString && name.String() != "" && name.String() != "Error" {
-			return name.String() + ": " + v.Get("message").String()
-		}
-		return v.Get("message").String()
-	default:
-		return js.Global().Call("String", v).String()
-	}
-}
-
-// call invokes method on v and turns a thrown exception into an error.
-func call(v js.Value, method string, args ...any) (res js.Value, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if je, ok := r.(js.Error); ok {
-				err = jsError{je.Value}
-				return
-			}
-			err = fmt.Errorf("%s: %v", method, r)
-		}
-	}()
-	return v.Call(method, args...), nil
+func call(v js.Value, method string, args ...any) (js.Value, error) {
+	return jsutil.Call(v, method, args...)
 }
 
 // emitter wraps the emit callback a call received (or a no-op).

@@ -1,4 +1,4 @@
-// Package client is the magic-wormhole client protocol (protocol.md §2) as a
+// Package client is the magic-wormhole client protocol (docs/protocol.md §2) as a
 // pure state machine on top of package mailbox: no sockets, goroutines or
 // clock. The driver feeds it the mailbox driver events plus the commands
 // below and performs the actions it returns.
@@ -333,7 +333,7 @@ func (m *Machine) peerMessage(out []Action, pm mailbox.PeerMessage) []Action {
 		return m.replayEarly(out)
 	}
 	if m.key == nil {
-		// Phases are not ordered after a reconnect (protocol.md §8.8).
+		// Phases are not ordered after a reconnect (docs/protocol.md §1.7).
 		return m.hold(out, pm)
 	}
 	if pm.Side != m.peerSide {

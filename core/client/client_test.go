@@ -71,7 +71,7 @@ var t0 = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 const appID = "lothar.com/wormhole/text-or-file-xfer"
 
 // TestVector checks our wire bytes against the end-to-end vector of
-// protocol.md §5, made with magic-wormhole 0.12.0 and python-spake2:
+// docs/protocol.md §5, made with magic-wormhole 0.12.0 and python-spake2:
 // code 7-guitarist-revenge, side A entropy PRG(1), side B PRG(2).
 func TestVector(t *testing.T) {
 	const (

@@ -5,7 +5,7 @@ package client
 import (
 	"testing"
 
-	"github.com/wasmhole/wasmhole/core/internal/nodetest"
+	"github.com/wasmhole/wasmhole/internal/nodetest"
 )
 
 // TestNFCNode runs TestNFC in the browser build (nfc_js.go, which asks

@@ -19,7 +19,7 @@ func unhex(t testing.TB, s string) []byte {
 }
 
 // counting yields 0x00, 0x01, 0x02, ... like the nonce 000102..17 used to
-// generate the end-to-end vector of protocol.md §5.
+// generate the end-to-end vector of docs/protocol.md §5.
 type counting struct{ n byte }
 
 func (c *counting) Read(p []byte) (int, error) {
@@ -33,7 +33,7 @@ func (c *counting) Read(p []byte) (int, error) {
 // From magic-wormhole src/wormhole/test/test_keys.py.
 const testKeysMain = "588ba9eef353778b074413a0140205d90d7479e36e0dd4ee35bb729d26131ef1"
 
-// The end-to-end vector of protocol.md §5 (code 7-guitarist-revenge).
+// The end-to-end vector of docs/protocol.md §5 (code 7-guitarist-revenge).
 const e2eKey = "b2a4468bf2c7d8cb72cc874a3e7bd367f944aac50696bba09e40e74ee5abff1a"
 
 func TestDeriveKey(t *testing.T) {

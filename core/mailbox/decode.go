@@ -20,7 +20,7 @@ var ErrMalformed = errors.New("mailbox: malformed server message")
 
 // ServerMessage is one decoded server→client message. Only the fields of
 // its Type are set; unknown keys are ignored and unknown types are kept
-// (the machine skips them), as protocol.md §1.1 requires.
+// (the machine skips them), as docs/protocol.md §1.1 requires.
 type ServerMessage struct {
 	Type     string
 	ID       string  // "" when the id was null, missing or not a string

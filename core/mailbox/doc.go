@@ -6,7 +6,7 @@
 // # The protocol in brief
 //
 // A client opens a WebSocket to the server (ws://…/v1) and exchanges one
-// JSON object per TEXT message, each with a "type" (protocol.md §1). The
+// JSON object per TEXT message, each with a "type" (docs/protocol.md §1). The
 // server greets with "welcome" (maybe a message of the day, or an "error"
 // that refuses us). The client "bind"s its appid and side (a random id of
 // this client) right away, without waiting for the welcome, like the

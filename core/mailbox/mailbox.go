@@ -14,7 +14,7 @@ import (
 // ReconnectTimer is the name of the only timer the machine sets.
 const ReconnectTimer = "reconnect"
 
-// Backoff parameters of the reconnect timer (protocol.md §1.7).
+// Backoff parameters of the reconnect timer (docs/protocol.md §1.7).
 const (
 	BackoffInitial = time.Second
 	BackoffFactor  = 1.5
@@ -381,7 +381,7 @@ func (m *Machine) backoff() time.Duration {
 // pump sends whatever the current connection still owes the server. It is
 // idempotent, so every event can end with it; the per-connection "sent"
 // flags make a fresh connection resume exactly where the state says
-// (protocol.md §1.7).
+// (docs/protocol.md §1.7).
 func (m *Machine) pump(out []Action) []Action {
 	if m.done {
 		return out

@@ -287,9 +287,9 @@ func TestSession(t *testing.T) {
 }
 
 // TestResume drops the connection at each interesting point and checks
-// that the next connection sends exactly what §1.7 says, and that the
-// session still completes without a server error and without the layer
-// above seeing a peer phase twice.
+// that the next connection sends exactly what docs/protocol.md §1.7
+// says, and that the session still completes without a server error
+// and without the layer above seeing a peer phase twice.
 func TestResume(t *testing.T) {
 	tests := []struct {
 		name string

@@ -219,7 +219,7 @@ func TestArbitraryElement(t *testing.T) {
 		// test_compat.py AE_TEST_VECTORS (Ed25519)
 		{"A", "4637592ae2914247de5804be805867266ccac99c635df8077dcdc1d72becf354"},
 		{"B", "88228ee4046ba5d5fa2f23a0480a99efb1a9554ce50153d69330928215d50775"},
-		// params.py seeds; protocol.md §2.3 constants
+		// python-spake2 params.py seeds; the constants it computes
 		{"symmetric", blindingSHex},
 		{"M", "15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312"},
 		{"N", "f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3"},

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Wire strings of the file-transfer protocol (protocol.md §3).
+// Wire strings of the file-transfer protocol (docs/protocol.md §3).
 const (
 	// AppID is the application id of the file-transfer protocol.
 	AppID = "lothar.com/wormhole/text-or-file-xfer"

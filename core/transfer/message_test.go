@@ -13,8 +13,8 @@ import (
 
 func strp(s string) *string { return &s }
 
-// Messages as the references put them on the wire: the protocol.md §3
-// examples, Python's json.dumps spacing, wormhole-william's field order.
+// Messages as the references put them on the wire: the file-transfer
+// protocol's examples (docs/protocol.md §3), Python's json.dumps spacing, wormhole-william's field order.
 var validMessages = []struct {
 	name string
 	in   string
@@ -122,7 +122,7 @@ func TestParseMessageInvalid(t *testing.T) {
 }
 
 // The exact bytes we send, and the reply texts, are the wire strings of
-// protocol.md §3.
+// docs/protocol.md §3.
 func TestEncodeWire(t *testing.T) {
 	plan, err := NewZipPlan([]Entry{memEntry("a.txt", []byte("hello"))})
 	if err != nil {

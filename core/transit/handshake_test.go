@@ -18,7 +18,7 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// Vectors from protocol.md §5: magic-wormhole's test_transit_keys (T =
+// Vectors from docs/protocol.md §5: magic-wormhole's test_transit_keys (T =
 // "123") and the end-to-end vector generated with the Python reference.
 func TestKeyVectors(t *testing.T) {
 	tests := []struct {

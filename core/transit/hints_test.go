@@ -16,7 +16,7 @@ func TestParseMessage(t *testing.T) {
 		want Message
 	}{
 		{
-			name: "python 0.12 (protocol.md §3.1)",
+			name: "python 0.12 (docs/protocol.md §3.1)",
 			in: `{"abilities-v1": [{"type": "direct-tcp-v1"}, {"type": "relay-v1"}],
 			      "hints-v1": [
 			        {"type": "direct-tcp-v1", "priority": 0.0, "hostname": "192.168.1.5", "port": 40123},

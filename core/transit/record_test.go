@@ -19,7 +19,7 @@ var e2eKey = []byte{
 	0x8f, 0xe7, 0x2f, 0xa9, 0x5e, 0x2d, 0x44, 0xe7, 0xaf, 0x1d, 0x21, 0x13, 0x15, 0x39, 0xb0, 0xec,
 }
 
-// The sender's record #0 "hello" of the end-to-end vector (protocol.md §5).
+// The sender's record #0 "hello" of the end-to-end vector (docs/protocol.md §5).
 func TestRecordVector(t *testing.T) {
 	want := unhex(t, "0000002d 000000000000000000000000000000000000000000000000 f05c267ede1b426c56bdd93f45f62c6b352f91094f")
 	sendKey, _ := RecordKeys(e2eKey, true)

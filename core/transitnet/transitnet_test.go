@@ -15,20 +15,17 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/internal/peers"
+	"github.com/wasmhole/wasmhole/internal/relaytest"
 )
 
 // As root the tests run in a private network namespace (peers.Main), so
@@ -329,7 +326,7 @@ func waitRelayed(t *testing.T, srv *peers.Servers, atLeast int64) {
 // is dialled at once); a port that accepts but never answers holds until
 // the relay delay.
 func TestDeadDirectRelayWins(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	refused, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +358,7 @@ func TestDeadDirectRelayWins(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := newKey(t)
-			relays := []transit.RelayHint{tcpRelay(t, srv.TransitAddr)}
+			relays := []transit.RelayHint{srv.TCPHint()}
 			s := side{cfg: Config{TransitKey: key, Relays: relays}}
 			r := side{cfg: Config{TransitKey: key, RelayDelay: 500 * time.Millisecond,
 				Peer: transit.Hints{Direct: tc.hints, Relays: relays}}}
@@ -384,105 +381,30 @@ func TestNoPeer(t *testing.T) {
 		t.Errorf("no hints: %v", err)
 	}
 
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err = Connect(ctx, Config{TransitKey: key, Relays: []transit.RelayHint{tcpRelay(t, srv.TransitAddr)}}, nil)
+	_, err = Connect(ctx, Config{TransitKey: key, Relays: []transit.RelayHint{srv.TCPHint()}}, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("lonely relay: %v", err)
 	}
-	_, err = Connect(context.Background(), Config{TransitKey: key, Timeout: 300 * time.Millisecond,
-		Relays: []transit.RelayHint{tcpRelay(t, srv.TransitAddr)}}, nil)
+	// A fresh key: the connection given up above may still be waiting at
+	// the relay for a moment, and with the same key it would pair with
+	// this one and hang up on it.
+	_, err = Connect(context.Background(), Config{TransitKey: newKey(t), Timeout: 300 * time.Millisecond,
+		Relays: []transit.RelayHint{srv.TCPHint()}}, nil)
 	if !errors.Is(err, transit.ErrTimeout) {
 		t.Errorf("lonely relay with a race timeout: %v", err)
 	}
 }
 
-// relayLineRE is what the WebSocket transit relay (>= 0.3) matches a
-// client's whole first message against.
-var relayLineRE = regexp.MustCompile(`^please relay \w{64} for side \w{16}\n?$`)
-
-// wsBridge is a WebSocket front for the TCP reference relay (0.2.1 has no
-// WebSocket listener), as strict as the real WebSocket relay: binary
-// messages only, the relay line alone in the first one. Anything else
-// fails the test.
-func wsBridge(t *testing.T, relayAddr string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		wg.Add(1)
-		defer wg.Done()
-		ws, err := websocket.Accept(w, req, nil)
-		if err != nil {
-			t.Errorf("bridge accept: %v", err)
-			return
-		}
-		// Autobahn, under the real relay, has no message size limit;
-		// coder/websocket's default is 32 KiB, less than one record.
-		ws.SetReadLimit(16 << 20)
-		ctx := req.Context()
-		typ, line, err := ws.Read(ctx)
-		if err != nil {
-			return
-		}
-		if typ != websocket.MessageBinary || !relayLineRE.Match(line) {
-			t.Errorf("first message %v %q is not a relay line alone", typ, line)
-			ws.Close(websocket.StatusPolicyViolation, "bad handshake")
-			return
-		}
-		tcp, err := net.Dial("tcp", relayAddr)
-		if err != nil {
-			t.Errorf("bridge dial: %v", err)
-			return
-		}
-		defer tcp.Close()
-		tcp.Write(line)
-		go func() {
-			buf := make([]byte, 256<<10)
-			for {
-				n, err := tcp.Read(buf)
-				if n > 0 && ws.Write(ctx, websocket.MessageBinary, buf[:n]) != nil {
-					return
-				}
-				if err != nil {
-					ws.Close(websocket.StatusNormalClosure, "")
-					return
-				}
-			}
-		}()
-		for {
-			typ, msg, err := ws.Read(ctx)
-			if err != nil {
-				return
-			}
-			if typ != websocket.MessageBinary {
-				t.Errorf("text message %q", msg)
-				return
-			}
-			if _, err := tcp.Write(msg); err != nil {
-				return
-			}
-		}
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close(); wg.Wait() })
-	return "ws://" + ln.Addr().String() + "/transit"
-}
-
 // TestWebSocketRelay: a WebSocket client pairs with a TCP client, and two
-// WebSocket clients with each other, through the reference relay.
+// WebSocket clients with each other, through our relay.
 func TestWebSocketRelay(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
-	wsURL := wsBridge(t, srv.TransitAddr)
-	ws, err := transit.ParseRelay(wsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := tcpRelay(t, srv.TransitAddr)
+	srv := relaytest.Start(t, relaytest.Options{})
+	wsURL := srv.TransitURL
+	ws := srv.WebSocketHint()
+	tcp := srv.TCPHint()
 	for _, tc := range []struct {
 		name           string
 		sender, receiv transit.RelayHint
@@ -495,11 +417,57 @@ func TestWebSocketRelay(t *testing.T) {
 			key := newKey(t)
 			s := side{cfg: Config{TransitKey: key, Relays: []transit.RelayHint{tc.sender}}}
 			r := side{cfg: Config{TransitKey: key, Relays: []transit.RelayHint{tc.receiv}}}
+			before := srv.BytesRelayed()
 			sc, rc := connectPair(t, s, r)
 			if sc.Desc != tc.sDesc || rc.Desc != tc.rDesc {
 				t.Fatalf("paths %q / %q, want %q / %q", sc.Desc, rc.Desc, tc.sDesc, tc.rDesc)
 			}
-			transfer(t, key, sc, rc, 2<<20+1, transit.MaxPlain)
+			const size = 2<<20 + 1
+			transfer(t, key, sc, rc, size, transit.MaxPlain)
+			srv.WaitRelayed(t, before+size)
+		})
+	}
+}
+
+// TestUpstreamRelay: through today's reference transit relay (0.4), whose
+// WebSocket side pairs with TCP clients, our WebSocket client meets a TCP
+// client and another WebSocket client, and the relay logs the bytes.
+func TestUpstreamRelay(t *testing.T) {
+	srv := peers.StartUpstream(t)
+	ws, err := transit.ParseRelay(srv.TransitWebSocket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := tcpRelay(t, srv.TransitAddr)
+	for _, tc := range []struct {
+		name           string
+		sender, receiv transit.RelayHint
+	}{
+		{"ws-tcp", ws, tcp},
+		{"tcp-ws", tcp, ws},
+		{"ws-ws", ws, ws},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := newKey(t)
+			s := side{cfg: Config{TransitKey: key, Relays: []transit.RelayHint{tc.sender}}}
+			r := side{cfg: Config{TransitKey: key, Relays: []transit.RelayHint{tc.receiv}}}
+			before := srv.RelayedPairs(t)
+			sc, rc := connectPair(t, s, r)
+			if !sc.Relay || !rc.Relay {
+				t.Fatalf("paths %q / %q, want the relay", sc.Desc, rc.Desc)
+			}
+			const size = 2<<20 + 1
+			transfer(t, key, sc, rc, size, transit.MaxPlain)
+			sc.Close()
+			rc.Close()
+			waitRelayed(t, srv, size)
+			deadline := time.Now().Add(10 * time.Second)
+			for srv.RelayedPairs(t) <= before {
+				if time.Now().After(deadline) {
+					t.Fatal("the relay logged no new relayed session")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		})
 	}
 }

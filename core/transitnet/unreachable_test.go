@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/transit"
-	"github.com/wasmhole/wasmhole/internal/peers"
+	"github.com/wasmhole/wasmhole/internal/relaytest"
 )
 
 // deadPort is a loopback port nobody listens on.
@@ -34,8 +34,7 @@ func TestRelayUnreachable(t *testing.T) {
 	dead := deadPort(t)
 	deadTCP := transit.RelayHint{Name: "dead", TCP: []transit.DirectHint{{Hostname: "127.0.0.1", Port: dead}}}
 	deadWS := transit.RelayHint{Name: "dead ws", WebSocket: []transit.WebSocketHint{{URL: "ws://127.0.0.1:" + strconv.Itoa(dead) + "/"}}}
-	srv := peers.StartReference(t, 0, 0)
-	lonely := tcpRelay(t, srv.TransitAddr)
+	lonely := relaytest.Start(t, relaytest.Options{}).TCPHint()
 
 	tests := []struct {
 		name        string
@@ -55,9 +54,12 @@ func TestRelayUnreachable(t *testing.T) {
 			Peer: transit.Hints{Direct: []transit.DirectHint{{Hostname: "127.0.0.1", Port: dead}}, Relays: []transit.RelayHint{deadTCP}}},
 			0, true, transit.ErrNoConnection},
 		{"nothing to dial", Config{TransitKey: key, RelayOnly: true}, 0, true, transit.ErrNoConnection},
-		{"relay without a partner, race timeout", Config{TransitKey: key, Timeout: 300 * time.Millisecond,
+		// Each lonely case has a key of its own: a connection given up by
+		// one case may wait at the relay a moment longer and would pair
+		// with the next case's.
+		{"relay without a partner, race timeout", Config{TransitKey: newKey(t), Timeout: 300 * time.Millisecond,
 			Relays: []transit.RelayHint{lonely}}, 0, true, transit.ErrTimeout},
-		{"relay without a partner, caller's deadline", Config{TransitKey: key, Relays: []transit.RelayHint{lonely}},
+		{"relay without a partner, caller's deadline", Config{TransitKey: newKey(t), Relays: []transit.RelayHint{lonely}},
 			300 * time.Millisecond, false, context.DeadlineExceeded},
 		{"no transit key", Config{RelayOnly: true, Relays: []transit.RelayHint{lonely}}, 0, false, transit.ErrConfig},
 	}

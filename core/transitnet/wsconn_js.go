@@ -35,8 +35,8 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/wasmhole/wasmhole/core/internal/jsutil"
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
 // errNoListen: a browser cannot accept connections.

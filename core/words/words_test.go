@@ -11,7 +11,7 @@ import (
 )
 
 func TestWordList(t *testing.T) {
-	// Spot checks against magic-wormhole's _wordlist.py and protocol.md §2.1.
+	// Spot checks against magic-wormhole's _wordlist.py and docs/protocol.md §2.1.
 	for _, tc := range []struct {
 		b         byte
 		even, odd string

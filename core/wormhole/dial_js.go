@@ -12,8 +12,8 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/wasmhole/wasmhole/core/internal/jsutil"
 	"github.com/wasmhole/wasmhole/core/mailbox"
+	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
 // The mailbox connection in the browser, on the browser's own WebSocket

@@ -12,8 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wasmhole/wasmhole/core/internal/nodetest"
 	"github.com/wasmhole/wasmhole/core/mailbox"
+	"github.com/wasmhole/wasmhole/internal/nodetest"
 )
 
 // TestBrowserConnNode builds this package's tests for GOOS=js and runs

@@ -28,9 +28,12 @@
 // protocol: bind, claim, open, add, release, close, reconnection) and
 // core/client (code, PAKE, version, encryption, phases). This package is
 // their driver, the only part doing IO: it runs the machines under one
-// mutex, with one goroutine reading the WebSocket (github.com/coder/
-// websocket, TEXT frames, which also works under GOOS=js), one writing
-// it, timers from time.AfterFunc and dials in the background. When the
+// mutex, with one goroutine reading the WebSocket (TEXT frames) and one
+// writing it, timers from time.AfterFunc and dials in the background.
+// Natively the WebSocket is github.com/coder/websocket (dial_native.go);
+// in the browser it is the browser's own WebSocket driven through
+// syscall/js (dial_js.go), because coder/websocket's js build links
+// net/http and would make the page's wasm far larger. When the
 // connection drops the machine asks for a new one after a jittered
 // backoff and resumes the session where it was; callers only notice a
 // delay. Trace returns a JSON timing trace of every message.

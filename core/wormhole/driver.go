@@ -30,7 +30,7 @@ type msgConn interface {
 	// Read returns the next message, text or binary alike. It fails once
 	// the connection is lost or closed, or when ctx ends.
 	Read(ctx context.Context) ([]byte, error)
-	// Write sends data as one TEXT message (protocol.md §1.1: the Python
+	// Write sends data as one TEXT message (docs/protocol.md §1.1: the Python
 	// client rejects binary ones).
 	Write(ctx context.Context, data []byte) error
 	// Close closes with a normal-closure code and waits, a few seconds at

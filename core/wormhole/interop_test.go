@@ -37,6 +37,12 @@ import (
 
 const xferText = "grüße über das Wurmloch ✓ — text offer"
 
+// codeWait bounds the wait for a stock CLI's "Wormhole code is" line. The
+// CLI prints it within a second on an idle machine, but on a loaded one
+// Python's start alone took 15 s of wall time for 0.8 s of CPU, and the
+// parallel cases start many at once. Code returns at once if the CLI quits.
+const codeWait = 2 * time.Minute
+
 // payloadCase is one of the five acceptance payloads.
 type payloadCase struct {
 	name string
@@ -392,9 +398,9 @@ func TestInterop(t *testing.T) {
 						}
 						t.Parallel()
 						if dir == "send" {
-							sendToPython(t, py, fx, pc, relay)
+							sendToPython(t, python012, py, fx, pc, relay)
 						} else {
-							receiveFromPython(t, py, fx, pc, relay)
+							receiveFromPython(t, python012, py, fx, pc, relay)
 						}
 					})
 				}
@@ -430,7 +436,19 @@ func paths(pc payloadCase) []bool {
 	return []bool{true, false}
 }
 
-func sendToPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
+// pyCLI is a Python magic-wormhole CLI: Debian's 0.12 or today's upstream
+// one (peers.UpstreamCLI); both take the same flags.
+type pyCLI struct {
+	prog string
+	// emptyDirs: its folder zips carry empty directories (today's CLI
+	// does, 0.12 zips only files).
+	emptyDirs bool
+}
+
+// python012 is Debian's Python CLI.
+var python012 = pyCLI{prog: "wormhole"}
+
+func sendToPython(t *testing.T, py pyCLI, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
 	ctx := xferCtx(t, 5*time.Minute)
 	log := &logBuf{}
 	prog := &progressLog{}
@@ -441,7 +459,7 @@ func sendToPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase
 		args = append(args, "--no-listen")
 	}
 	dir := t.TempDir()
-	cli := peers.Start(t, dir, nil, "", "wormhole", append(args, tr.Code())...)
+	cli := peers.Start(t, dir, nil, "", py.prog, append(args, tr.Code())...)
 	err := tr.Wait()
 	cerr := cli.Wait(ctx)
 	if err != nil || cerr != nil {
@@ -458,7 +476,7 @@ func sendToPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase
 	checkPath(t, pc, relay, srv, log, cli.Output(), 0, false)
 }
 
-func receiveFromPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
+func receiveFromPython(t *testing.T, py pyCLI, srv *peers.Servers, fx *fixtures, pc payloadCase, relay bool) {
 	ctx := xferCtx(t, 5*time.Minute)
 	log := &logBuf{}
 	args := []string{"--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(), "send", "--hide-progress"}
@@ -466,8 +484,11 @@ func receiveFromPython(t *testing.T, srv *peers.Servers, fx *fixtures, pc payloa
 		args = append(args, "--no-listen")
 	}
 	args, srcDir, wantSum, wantTree := cliSendArgs(t, fx, pc, args)
-	cli := peers.Start(t, srcDir, nil, "", "wormhole", args...)
-	code := cli.Code(t, 30*time.Second)
+	if pc.kind == wormhole.Directory && py.emptyDirs {
+		_, wantTree = fx.dirTree(t)
+	}
+	cli := peers.Start(t, srcDir, nil, "", py.prog, args...)
+	code := cli.Code(t, codeWait)
 	out := t.TempDir()
 	prog := &progressLog{}
 	offer, path, err := newClient(t, srv, relay, log).ReceiveToDir(ctx, code, out, wormhole.AcceptOptions{Progress: prog.fn})
@@ -566,7 +587,7 @@ func receiveFromWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc paylo
 	)
 	for attempt := 1; ; attempt++ {
 		cli := peers.Start(t, srcDir, nil, "", "wormhole-william", args...)
-		code := cli.Code(t, 30*time.Second)
+		code := cli.Code(t, codeWait)
 		out = t.TempDir()
 		prog = &progressLog{}
 		var err error
@@ -692,7 +713,7 @@ func TestInteropWrongCode(t *testing.T) {
 		log := &logBuf{}
 		cli := peers.Start(t, filepath.Dir(src), nil, "", "wormhole", "--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(),
 			"send", "--hide-progress", "--code", "41-right-words", filepath.Base(src))
-		cli.Code(t, 30*time.Second)
+		cli.Code(t, codeWait)
 		out := t.TempDir()
 		_, _, err := newClient(t, srv, true, log).ReceiveToDir(ctx, "41-wrong-words", out, wormhole.AcceptOptions{})
 		cerr := cli.Wait(ctx)
@@ -760,7 +781,7 @@ func TestInteropRejected(t *testing.T) {
 		ctx := xferCtx(t, 2*time.Minute)
 		cli := peers.Start(t, filepath.Dir(src), nil, "", "wormhole", "--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(),
 			"send", "--hide-progress", filepath.Base(src))
-		code := cli.Code(t, 30*time.Second)
+		code := cli.Code(t, codeWait)
 		offer, err := newClient(t, srv, true, &logBuf{}).Receive(ctx, code)
 		if err != nil {
 			t.Fatal(err)
@@ -830,7 +851,7 @@ func TestInteropCancel(t *testing.T) {
 		ctx := xferCtx(t, 2*time.Minute)
 		cli := peers.Start(t, filepath.Dir(src), nil, "", "wormhole", "--relay-url", srv.MailboxURL, "--transit-helper", srv.TransitHelper(),
 			"send", "--hide-progress", "--no-listen", filepath.Base(src))
-		code := cli.Code(t, 30*time.Second)
+		code := cli.Code(t, codeWait)
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		out := t.TempDir()

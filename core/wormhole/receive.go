@@ -1,6 +1,6 @@
 package wormhole
 
-// The receiving half of file-transfer v1 (protocol.md §3). Receive joins
+// The receiving half of file-transfer v1 (docs/protocol.md §3). Receive joins
 // the session with the code, waits for key confirmation and then for the
 // offer. The sender's transit message comes before its offer; like the
 // Python CLI we answer it with ours at once (start listening, send our

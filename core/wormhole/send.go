@@ -1,6 +1,6 @@
 package wormhole
 
-// The sending half of file-transfer v1 (protocol.md §3), on top of one
+// The sending half of file-transfer v1 (docs/protocol.md §3), on top of one
 // mailbox session (Client.New):
 //
 //	text: offer {"message"}             -> answer {"message_ack":"ok"}

@@ -1,7 +1,9 @@
+//go:build !js
+
 package wormhole_test
 
-// Our sender against our receiver through the reference mailbox server
-// and transit relay: the flows' own behaviour (Accept into a writer,
+// Our sender against our receiver through our own relay, started in this
+// process (internal/relaytest): the flows' own behaviour (Accept into a writer,
 // AcceptToPath, rejection, wrong code, cancellation on either side and
 // during the transit race, a source that ends early), where the stock
 // CLIs cannot provoke it; a peer that vanishes without a word; and
@@ -29,6 +31,7 @@ import (
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/wormhole"
 	"github.com/wasmhole/wasmhole/internal/peers"
+	"github.com/wasmhole/wasmhole/internal/relaytest"
 )
 
 // pattern is a deterministic stream of n bytes.
@@ -52,10 +55,14 @@ func patternSum(n int64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// coreClients returns a sending and a receiving client on srv.
-func coreClients(t *testing.T, srv *peers.Servers, relayOnly bool) (snd, rcv *wormhole.Client, slog, rlog *logBuf) {
+// coreClients returns a sending and a receiving client on r, the relay
+// reached by TCP transit.
+func coreClients(t *testing.T, r *relaytest.Relay, relayOnly bool) (snd, rcv *wormhole.Client, slog, rlog *logBuf) {
 	slog, rlog = &logBuf{}, &logBuf{}
-	return newClient(t, srv, relayOnly, slog), newClient(t, srv, relayOnly, rlog), slog, rlog
+	client := func(log *logBuf) *wormhole.Client {
+		return &wormhole.Client{MailboxURL: r.MailboxURL, Relays: []transit.RelayHint{r.TCPHint()}, RelayOnly: relayOnly, Logger: log.logger()}
+	}
+	return client(slog), client(rlog), slog, rlog
 }
 
 func hasChild(entries []transfer.Entry, dir string) bool {
@@ -89,8 +96,7 @@ func receiveOffer(t *testing.T, ctx context.Context, rcv *wormhole.Client, tr *w
 }
 
 func TestCoreToCore(t *testing.T) {
-	peers.RequireNetns(t) // the direct path uses the namespace's 198.18.0.1
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 
 	t.Run("text", func(t *testing.T) {
 		ctx := xferCtx(t, time.Minute)
@@ -125,8 +131,12 @@ func TestCoreToCore(t *testing.T) {
 
 	for _, relay := range []bool{true, false} {
 		t.Run("file/"+pathName(relay), func(t *testing.T) {
+			if !relay {
+				peers.RequireNetns(t) // the direct path uses the namespace's 198.18.0.1
+			}
 			ctx := xferCtx(t, time.Minute)
 			snd, rcv, slog, rlog := coreClients(t, srv, relay)
+			relayedBefore := srv.BytesRelayed()
 			const size = 5<<20 + 3
 			code := "77-core-" + pathName(relay)
 			sprog, rprog := &progressLog{}, &progressLog{}
@@ -160,6 +170,9 @@ func TestCoreToCore(t *testing.T) {
 				if got, ok := l.transitRelay(); !ok || got != relay {
 					t.Fatalf("transit relay=%v (logged %v), want %v\n%s", got, ok, relay, l)
 				}
+			}
+			if relay {
+				srv.WaitRelayed(t, relayedBefore+size)
 			}
 			if err := offer.Reject(ctx); err == nil {
 				t.Fatal("Reject after Accept succeeded")
@@ -583,7 +596,7 @@ func reset(c net.Conn) {
 // other side fails with ErrPeerGone (not ErrPeerCancelled: nobody said
 // anything), within seconds, and nothing is stored.
 func TestPeerGone(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	for _, who := range []string{"sender", "receiver"} {
 		t.Run(who+" vanishes", func(t *testing.T) {
 			ctx := xferCtx(t, time.Minute)
@@ -662,7 +675,7 @@ func TestPeerGone(t *testing.T) {
 // the reason follows the closed connection within the grace period),
 // and nothing but the intruder is left.
 func TestNoAckBeforeStored(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	src := filepath.Join(t.TempDir(), "tree")
 	peers.MakeTree(t, src)
 	entries, _, err := transfer.DirEntries(os.DirFS(src))
@@ -724,7 +737,7 @@ func fmtErr(err error) string {
 // TestAcceptFinish: AcceptOptions.Finish, the caller's finish step runs before the ack; when it
 // fails the sender is told with its text and Accept returns it.
 func TestAcceptFinish(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	for _, fail := range []bool{false, true} {
 		name := "succeeds"
 		if fail {

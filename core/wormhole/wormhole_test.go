@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ func newWormhole(t *testing.T, ctx context.Context, url string) *Wormhole {
 }
 
 // receiveText plays the text receiver of the file-transfer protocol
-// (protocol.md §3): read the offer, answer message_ack ok.
+// (docs/protocol.md §3): read the offer, answer message_ack ok.
 func receiveText(ctx context.Context, w *Wormhole) (string, error) {
 	if _, err := w.WaitVerified(ctx); err != nil {
 		return "", err
@@ -194,141 +193,6 @@ func TestWrongCode(t *testing.T) {
 	if !bytes.Contains(w.Trace(), []byte(`"dir":"send","type":"close"`)) {
 		t.Fatalf("no close in trace: %s", w.Trace())
 	}
-}
-
-// TestTwoWormholes: two of ours through the reference server, concurrently,
-// with messages in both directions and derived keys that agree.
-func TestTwoWormholes(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
-	ctx := testCtx(t, 60*time.Second)
-	a := newWormhole(t, ctx, srv.MailboxURL)
-	b := newWormhole(t, ctx, srv.MailboxURL)
-	code, err := a.AllocateCode(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.AllocateCode(ctx); !errors.Is(err, ErrCodeSet) {
-		t.Fatalf("second AllocateCode: %v", err)
-	}
-	if err := b.SetCode(ctx, "x-"+code); !errors.Is(err, ErrBadCode) {
-		t.Fatalf("bad code: %v", err)
-	}
-	if err := b.SetCode(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	const n = 20
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for _, pair := range [][2]*Wormhole{{a, b}, {b, a}} {
-		from, to := pair[0], pair[1]
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < n; i++ {
-				if err := from.Send(ctx, []byte(fmt.Sprintf("%s-%d", from.Side(), i))); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for i := 0; i < n; i++ {
-				msg, err := to.Receive(ctx)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if want := fmt.Sprintf("%s-%d", from.Side(), i); string(msg) != want {
-					errs <- fmt.Errorf("got %q, want %q", msg, want)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	va, err := a.WaitVerified(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vb, _ := b.WaitVerified(ctx)
-	if len(va) != 32 || !bytes.Equal(va, vb) {
-		t.Fatalf("verifiers %x %x", va, vb)
-	}
-	ka, err := a.DeriveKey("purpose", 24)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := b.DeriveKey("purpose", 24)
-	if !bytes.Equal(ka, kb) {
-		t.Fatal("derived keys differ")
-	}
-	if string(a.PeerVersions()) != "{}" {
-		t.Fatalf("peer versions %s", a.PeerVersions())
-	}
-	for _, w := range []*Wormhole{a, b} {
-		if err := w.Close(ctx, ""); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Send(ctx, []byte("late")); !errors.Is(err, ErrClosed) {
-			t.Fatalf("Send after Close: %v", err)
-		}
-		if _, err := w.Receive(ctx); !errors.Is(err, ErrClosed) {
-			t.Fatalf("Receive after Close: %v", err)
-		}
-	}
-}
-
-// TestCrowded: a third side on a nameplate gets ErrCrowded from the
-// reference server.
-func TestCrowded(t *testing.T) {
-	srv := peers.StartReference(t, 0, 0)
-	ctx := testCtx(t, 60*time.Second)
-	var ws []*Wormhole
-	for i := 0; i < 3; i++ {
-		ws = append(ws, newWormhole(t, ctx, srv.MailboxURL))
-	}
-	for _, w := range ws[:2] {
-		if err := w.SetCode(ctx, "12-crowded-room"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err := ws[2].SetCode(ctx, "12-crowded-room")
-	if !errors.Is(err, ErrCrowded) {
-		t.Fatalf("third side: %v", err)
-	}
-}
-
-func TestContextAndDial(t *testing.T) {
-	t.Run("unreachable server", func(t *testing.T) {
-		ctx := testCtx(t, 20*time.Second)
-		port := peers.FreePort(t)
-		_, err := (&Client{MailboxURL: fmt.Sprintf("ws://127.0.0.1:%d/v1", port)}).New(ctx)
-		if err == nil || !strings.Contains(err.Error(), "connecting") {
-			t.Fatalf("New: %v", err)
-		}
-	})
-	t.Run("receive times out", func(t *testing.T) {
-		srv := peers.StartReference(t, 0, 0)
-		w := newWormhole(t, testCtx(t, 30*time.Second), srv.MailboxURL)
-		if _, err := w.AllocateCode(testCtx(t, 30*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		if _, err := w.Receive(short); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Receive: %v", err)
-		}
-		// The session is still usable after a caller gave up, and closes
-		// lonely without error.
-		if err := w.Close(testCtx(t, 10*time.Second), ""); err != nil {
-			t.Fatal(err)
-		}
-	})
 }
 
 // checkTrace: valid JSON, and the server acknowledged our commands.

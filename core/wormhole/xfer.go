@@ -23,7 +23,7 @@ import (
 const (
 	// transitKeyPurpose derives the transit key from the wormhole key.
 	// Python uses this literal even when --appid changes the appid, so it
-	// is fixed here too (protocol.md §3).
+	// is fixed here too (docs/protocol.md §3).
 	transitKeyPurpose = transfer.AppID + "/transit-key"
 
 	// DefaultRelay is the transit relay used when Client.Relays is empty,

@@ -2,13 +2,19 @@
 //
 // Interop is proven only against the real programs: the Python `wormhole` 0.12
 // CLI, wormhole-william, and the reference mailbox server and transit relay,
-// all installed from Debian by ../shared/peers/install.sh. This package finds
-// them, starts them on 127.0.0.1 and parses what they print.
+// all installed from Debian by the peers directory's install.sh. This package
+// finds them, starts them on 127.0.0.1 and parses what they print. Tests where
+// both ends are our own code run our relay in-process instead
+// (internal/relaytest).
+//
+// The peers directory (install.sh, netns-run.sh, the reference server
+// scripts) is looked up in one place: $WASMHOLE_SHARED/peers, where
+// WASMHOLE_SHARED defaults to ../shared beside the checkout (SharedDir).
 //
 // wormhole-william dials the hard-coded transit.magic-wormhole.io:4001, so
-// tests that use it must run inside ../shared/peers/netns-run.sh, where that
-// name is 127.0.0.1 and port 4001 belongs to the test alone. Main (called from
-// a package's TestMain) re-executes the test binary there once, as root, so
+// tests that use it must run inside netns-run.sh, where that name is
+// 127.0.0.1 and port 4001 belongs to the test alone. Main (called from a
+// package's TestMain) re-executes the test binary there once, as root, so
 // every test package gets its own private loopback and ports never clash
 // between packages that `go test ./...` runs in parallel.
 //
@@ -57,10 +63,10 @@ func Main(m *testing.M) {
 	if InNetns() || os.Getenv("WASMHOLE_NO_NETNS") == "1" || os.Geteuid() != 0 {
 		os.Exit(m.Run())
 	}
-	script := filepath.Join(SharedDir(), "peers", "netns-run.sh")
-	if _, err := os.Stat(script); err != nil {
+	script, err := sharedFile("netns-run.sh")
+	if err != nil {
 		if CI() {
-			fmt.Fprintf(os.Stderr, "peers: %s missing: %v\n", script, err)
+			fmt.Fprintln(os.Stderr, "peers:", err)
 			os.Exit(1)
 		}
 		os.Exit(m.Run())
@@ -90,10 +96,16 @@ func RequireNetns(t testing.TB) {
 	if InNetns() {
 		return
 	}
-	if CI() {
-		t.Fatal("this test needs the private network namespace (run as root so peers.Main can enter it)")
+	why := "run the tests as root so peers.Main can enter it"
+	if _, err := sharedFile("netns-run.sh"); err != nil {
+		why = err.Error()
+	} else if os.Getenv("WASMHOLE_NO_NETNS") == "1" {
+		why = "WASMHOLE_NO_NETNS=1 is set"
 	}
-	t.Skip("not inside netns-run.sh (run the tests as root)")
+	if CI() {
+		t.Fatal("this test needs the private network namespace: " + why)
+	}
+	t.Skip("not inside the private network namespace: " + why)
 }
 
 var (
@@ -123,12 +135,50 @@ func RepoRoot() string {
 	return rootDir
 }
 
-// SharedDir is ../shared beside the checkout, or $WASMHOLE_SHARED.
+// EnvShared names the variable that locates the directory holding peers/
+// (the reference peers' scripts); see SharedDir.
+const EnvShared = "WASMHOLE_SHARED"
+
+// SharedDir is $WASMHOLE_SHARED, or ../shared beside the checkout when it
+// is unset: the directory whose peers/ holds install.sh, netns-run.sh and
+// the reference server scripts.
 func SharedDir() string {
-	if d := os.Getenv("WASMHOLE_SHARED"); d != "" {
+	if d := os.Getenv(EnvShared); d != "" {
 		return d
 	}
 	return filepath.Join(RepoRoot(), "..", "shared")
+}
+
+// sharedFile is the path of name below SharedDir()/peers, or an error
+// that says what is missing and how to point the tests at it.
+func sharedFile(name string) (string, error) {
+	p := filepath.Join(SharedDir(), "peers", name)
+	if _, err := os.Stat(p); err != nil {
+		how := "set " + EnvShared + " to the directory that holds peers/"
+		if os.Getenv(EnvShared) != "" {
+			how = EnvShared + "=" + os.Getenv(EnvShared) + " does not hold it"
+		} else {
+			how = "put the peers directory at ../shared/peers beside the checkout, or " + how
+		}
+		return "", fmt.Errorf("the reference peers' %s is missing (%s): %s", name, p, how)
+	}
+	return p, nil
+}
+
+// SharedFile is the path of name below the peers directory (for example
+// "bench/mbbench" or "upstream/wormhole"). If it is missing, the test is
+// skipped, or fails in CI, with a message that says where it was looked
+// for and how to point the tests at it.
+func SharedFile(t testing.TB, name string) string {
+	t.Helper()
+	p, err := sharedFile(name)
+	if err != nil {
+		if CI() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	return p
 }
 
 // Need skips the test (fails it in CI) unless every program is on PATH.
@@ -137,7 +187,7 @@ func Need(t testing.TB, programs ...string) {
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {
 			if CI() {
-				t.Fatalf("required peer %q not installed (run ../shared/peers/install.sh)", p)
+				t.Fatalf("required peer %q not installed (run scripts/install-deps.sh, which runs $%s/peers/install.sh)", p, EnvShared)
 			}
 			t.Skipf("peer %q not installed", p)
 		}
@@ -171,7 +221,10 @@ func FreePort(t testing.TB) int {
 type Servers struct {
 	MailboxURL  string // ws://127.0.0.1:PORT/v1
 	TransitAddr string // 127.0.0.1:PORT
-	StateDir    string // logs, pids, transit-usage.jsonl
+	// TransitWebSocket is the relay's WebSocket side, ws://127.0.0.1:PORT/
+	// (StartUpstream only: Debian's relay 0.2.1 has none).
+	TransitWebSocket string
+	StateDir         string // logs, pids, transit-usage.jsonl
 }
 
 // TransitHelper is the Python CLI's spelling of the relay, tcp:HOST:PORT.
@@ -211,14 +264,15 @@ func StartReference(t testing.TB, mailboxPort, transitPort int) *Servers {
 	if transitPort == 0 {
 		transitPort = FreePort(t)
 	}
+	startScript := SharedFile(t, "start-reference-servers.sh")
+	stopScript := SharedFile(t, "stop-reference-servers.sh")
 	state := t.TempDir()
-	dir := filepath.Join(SharedDir(), "peers")
-	start := exec.Command(filepath.Join(dir, "start-reference-servers.sh"), state, fmt.Sprint(mailboxPort), fmt.Sprint(transitPort))
+	start := exec.Command(startScript, state, fmt.Sprint(mailboxPort), fmt.Sprint(transitPort))
 	if out, err := start.CombinedOutput(); err != nil {
 		t.Fatalf("start-reference-servers.sh: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		_ = exec.Command(filepath.Join(dir, "stop-reference-servers.sh"), state).Run()
+		_ = exec.Command(stopScript, state).Run()
 	})
 	return &Servers{
 		MailboxURL:  fmt.Sprintf("ws://127.0.0.1:%d/v1", mailboxPort),

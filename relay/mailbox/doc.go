@@ -1,7 +1,8 @@
 // Package mailbox is the magic-wormhole mailbox (rendezvous) server as a
 // pure state machine: no sockets, no goroutines, no clock. A driver
-// (relay/mailboxws for WebSockets, later a Durable Object shim) turns
-// network and timer activity into events and performs the returned actions:
+// (relay/mailboxws for WebSockets, relay/worker/host inside a Cloudflare
+// Durable Object) turns network and timer activity into events and
+// performs the returned actions:
 //
 //	m := mailbox.New(mailbox.Config{MOTD: "hi"})
 //	m.Restore(snapshot)                        // from relay/store
@@ -18,7 +19,7 @@
 // so a driver that tracks durability can release it sooner, keeping only
 // the order of frames on each connection.
 //
-// # The protocol (protocol.md §1)
+// # The protocol (docs/protocol.md §1)
 //
 // Every server message is a JSON object with "type" and "server_tx" (float
 // seconds). On connect the server sends "welcome" (motd, current_cli_version,

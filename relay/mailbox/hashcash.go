@@ -12,8 +12,8 @@ const maxStampLen = 512
 // VerifyHashcash reports whether stamp is a hashcash v1 stamp
 // ("1:bits:date:resource:ext:rand:counter") for resource whose SHA-1 starts
 // with at least wantBits zero bits. The date field is not checked: clients
-// disagree on its format (protocol.md §1.4: magic-wormhole.rs puts base64 of
-// YYYYMMDD there), and the per-connection resource already stops replays.
+// disagree on its format (docs/protocol.md §1.4; magic-wormhole.rs puts
+// base64 of YYYYMMDD there), and the per-connection resource already stops replays.
 func VerifyHashcash(stamp, resource string, wantBits int) bool {
 	if len(stamp) > maxStampLen || wantBits > 160 {
 		return false

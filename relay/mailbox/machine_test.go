@@ -533,7 +533,7 @@ func TestReplayOrderWhenClockStepsBack(t *testing.T) {
 }
 
 // TestReconnectResume: a client loses its connection (and the server
-// restarts from its store) between every step, and resumes as protocol.md
+// restarts from its store) between every step, and resumes as docs/protocol.md
 // §1.7 describes.
 func TestReconnectResume(t *testing.T) {
 	for _, restart := range []bool{false, true} {
@@ -755,7 +755,8 @@ func TestHashcash(t *testing.T) {
 }
 
 func TestVerifyHashcashVector(t *testing.T) {
-	// The example stamp from the protocol spec draft (protocol.md §1.4).
+	// The example stamp of the server-protocol specification
+	// (magic-wormhole-protocols server-protocol.md, "Permission to Use the Server").
 	// Its SHA-1 is 017efc5f…: 7 leading zero bits.
 	stamp := "1:6:210723:resource-string::NmZNF4eIbk87mqYz:000003n"
 	if !VerifyHashcash(stamp, "resource-string", 6) || !VerifyHashcash(stamp, "resource-string", 7) ||

@@ -22,7 +22,7 @@
 // # How a frame flows
 //
 // Each connection has one goroutine, reading. A frame (TEXT or BINARY; the
-// server always sends TEXT, protocol.md §1.1) is decoded outside the lock,
+// server always sends TEXT, docs/protocol.md §1.1) is decoded outside the lock,
 // then fed to the single mailbox.Machine under the server mutex. The
 // machine's actions are appended to a pending list: store ops and outgoing
 // frames in order. One writer goroutine (the flusher) takes everything
@@ -63,12 +63,10 @@
 // client) are performed by the reader goroutine itself, woken by a read
 // deadline, so no goroutine is started per close.
 //
-// Measured with 19,000 idle bound connections from a separate process
-// (shared/peers/bench/mbbench): 4.0 KiB stack + 4.2 KiB heap live per
-// connection; process RSS grows 11–12 KiB per connection with Go's default
-// GOGC=100 (GC headroom) and 9.3–9.7 KiB with GOGC=25. A relay meant to
-// hold 100,000 connections in 1 GiB should set GOMEMLIMIT (or GOGC=25–50).
-// See BenchmarkMbbenchIdleMemory.
+// The figures (live bytes per connection, RSS per connection under
+// different GC settings) are in docs/perf.md; BenchmarkMbbenchIdleMemory
+// measures them. A relay meant to hold 100,000 connections in 1 GiB should
+// set GOMEMLIMIT (or GOGC=25–50).
 //
 // # Limits
 //

@@ -112,13 +112,25 @@ func interopTextOnce(t *testing.T, sp, rp string, snd, rcv cli, text, code strin
 	if err := sender.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// let the sender claim first, like a person would
-	waitFor(t, func() bool { return ts.srv.Stats().Nameplates > 0 })
+	senderDone := make(chan error, 1)
+	go func() { senderDone <- sender.Wait() }()
+	// Let the sender claim first, like a person would. Wait for the claim
+	// itself, not a fixed time: a loaded machine takes many seconds to
+	// start Python. Only the sender quitting or ctx ends the wait.
+	for ts.srv.Stats().Nameplates == 0 {
+		select {
+		case err := <-senderDone:
+			t.Fatalf("sender quit before claiming: %v\nstdout %s\nstderr %s", err, sout.String(), serr.String())
+		case <-ctx.Done():
+			t.Fatalf("sender claimed nothing: %v", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	out, err := run(ctx, t, dir, rp, rcv.recv(ts.url, code)).Output()
 	if err != nil {
 		if mayRetry && peers.WrongKeyOutput(string(out)+exitStderr(err)) {
 			cancel()
-			_ = sender.Wait()
+			<-senderDone
 			return true
 		}
 		t.Fatalf("receiver: %v\n%s", err, exitStderr(err))
@@ -126,7 +138,7 @@ func interopTextOnce(t *testing.T, sp, rp string, snd, rcv cli, text, code strin
 	if string(out) != text+"\n" {
 		t.Fatalf("received %q, want %q", out, text+"\n")
 	}
-	if err := sender.Wait(); err != nil {
+	if err := <-senderDone; err != nil {
 		if mayRetry && peers.WrongKeyOutput(sout.String()+serr.String()) {
 			return true
 		}

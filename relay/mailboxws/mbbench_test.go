@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/peers"
 )
 
 // These benchmarks drive a server in a separate process with the shared Go
@@ -24,23 +26,12 @@ import (
 //
 // They print numbers; they assert nothing about speed.
 
+// sharedPeers is the reference peers' directory (internal/peers finds it
+// from WASMHOLE_SHARED); the benchmarks skip, or fail in CI, without it.
 func sharedPeers(tb testing.TB) string {
 	tb.Helper()
-	dir, _ := os.Getwd()
-	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "..", "shared", "peers")
-			if _, err := os.Stat(filepath.Join(p, "bench", "mbbench", "main.go")); err == nil {
-				return p
-			}
-			break
-		}
-	}
-	if os.Getenv("CI") != "" {
-		tb.Fatal("shared/peers/bench/mbbench not found")
-	}
-	tb.Skip("shared/peers/bench/mbbench not found")
-	return ""
+	peers.SharedFile(tb, "bench/mbbench/main.go")
+	return filepath.Join(peers.SharedDir(), "peers")
 }
 
 // buildTools builds mbserve and mbbench once per process.
@@ -51,7 +42,7 @@ var built struct {
 
 func buildTools(b *testing.B) (mbserve, mbbench string) {
 	b.Helper()
-	peers := sharedPeers(b)
+	peersDir := sharedPeers(b)
 	if built.mbserve == "" && built.err == nil {
 		dir, err := os.MkdirTemp("", "mbbench")
 		if err != nil {
@@ -65,7 +56,7 @@ func buildTools(b *testing.B) (mbserve, mbbench string) {
 		src := filepath.Join(dir, "src")
 		os.MkdirAll(src, 0o755)
 		for _, f := range []string{"main.go", "go.mod", "go.sum"} {
-			data, err := os.ReadFile(filepath.Join(peers, "bench", "mbbench", f))
+			data, err := os.ReadFile(filepath.Join(peersDir, "bench", "mbbench", f))
 			if err == nil {
 				os.WriteFile(filepath.Join(src, f), data, 0o644)
 			}
@@ -159,20 +150,20 @@ func BenchmarkMbbenchSessionRate(b *testing.B) {
 			}
 		})
 	}
-	peers := sharedPeers(b)
+	peersDir := sharedPeers(b)
 	for _, db := range []string{":memory:", "FILE"} {
 		b.Run("reference-"+strings.Trim(strings.ToLower(db), ":"), func(b *testing.B) {
 			for range b.N {
 				state := b.TempDir()
 				port, tport := freePort(b), freePort(b)
-				cmd := exec.Command(filepath.Join(peers, "start-reference-servers.sh"), state, fmt.Sprint(port), fmt.Sprint(tport))
+				cmd := exec.Command(filepath.Join(peersDir, "start-reference-servers.sh"), state, fmt.Sprint(port), fmt.Sprint(tport))
 				if db == "FILE" {
 					cmd.Env = append(os.Environ(), "PEERS_CHANNEL_DB="+filepath.Join(state, "channel.sqlite"))
 				}
 				if out, err := cmd.CombinedOutput(); err != nil {
 					b.Skipf("reference servers: %v\n%s", err, out)
 				}
-				b.Cleanup(func() { exec.Command(filepath.Join(peers, "stop-reference-servers.sh"), state).Run() })
+				b.Cleanup(func() { exec.Command(filepath.Join(peersDir, "stop-reference-servers.sh"), state).Run() })
 				pid, _ := os.ReadFile(filepath.Join(state, "mailbox.pid"))
 				reportRate(b, runMbbench(b, mbbench, "rtt", "-c", "64", "-d", "10s", "-pid", strings.TrimSpace(string(pid)),
 					"-url", fmt.Sprintf("ws://127.0.0.1:%d/v1", port)))

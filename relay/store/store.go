@@ -6,14 +6,14 @@
 // after Apply returns does it send the acks, echoes and replies those events
 // produced. A client that saw the reply to a command can therefore rely on
 // the server remembering it across a restart, which is what makes the
-// reconnect-and-resume rules of the protocol (protocol.md §1.7) work when the
+// reconnect-and-resume rules of the protocol (docs/protocol.md §1.7) work when the
 // server itself restarts: on start the driver calls [Store.Load] and feeds
 // the [Snapshot] to the machine, clients re-bind with the same side, re-claim
 // their nameplate and re-open their mailbox, and get the stored messages
 // replayed.
 //
 // What is stored mirrors the reference server's channel database
-// (protocol.md §1.8), folded into three tables:
+// (docs/protocol.md §1.8), folded into three tables:
 //
 //   - nameplates: (app, name) → mailbox id, with at most two sides, each
 //     claimed or released;

@@ -4,7 +4,7 @@
 // # What a transit relay does
 //
 // Two magic-wormhole clients that cannot reach each other directly both
-// connect to the relay and send one line (protocol.md §4.4):
+// connect to the relay and send one line (docs/protocol.md §4.4):
 //
 //	please relay <token> for side <side>\n
 //

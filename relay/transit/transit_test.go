@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The relay line from protocol.md §5 (generated with magic-wormhole 0.12).
+// The relay line from docs/protocol.md §5 (generated with magic-wormhole 0.12).
 const vectorLine = "please relay 6d5de652b11d83728b570a955b4742903e15d5781c86ec6a5d6b78b7bbbf3059 for side 0123456789abcdef\n"
 
 var (

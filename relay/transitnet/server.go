@@ -60,7 +60,7 @@ const (
 )
 
 // linger bounds how long the second direction of a pair may run after the
-// first ended; clients close right after the final ack (protocol.md §4.3).
+// first ended; clients close right after the final ack (docs/protocol.md §4.3).
 const linger = 30 * time.Second
 
 // Errors that end pairs; errors.Is works on the values logged and counted.

@@ -410,6 +410,10 @@ func TestHandshakeFailures(t *testing.T) {
 func TestRedundantAndLegacy(t *testing.T) {
 	r := startRelay(t, Limits{})
 	a1 := dialTCP(t, r, lineFor(sideA))
+	// a1 must be the oldest waiter: each connection's handshake is read
+	// on its own goroutine, so dialling a2 before the relay registered a1
+	// could let a2 overtake it.
+	r.waitMetric(t, 1, "wasmhole_transit_waiting")
 	a2 := dialWS(t, r, lineFor(sideA))
 	r.waitMetric(t, 2, "wasmhole_transit_waiting")
 	// A legacy unsided line pairs with the oldest waiter.

@@ -9,7 +9,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 
-/** Missing programs skip locally and fail in CI (TEAM-RULES). */
+/** Missing programs skip locally and fail in CI (CONTRIBUTING.md). */
 export function need(t, ...programs) {
   for (const p of programs) {
     const found = p.startsWith('/') ? fs.existsSync(p)
@@ -21,6 +21,34 @@ export function need(t, ...programs) {
     }
   }
   return true;
+}
+
+/**
+ * The directory holding the reference peers' peers/ (install.sh,
+ * netns-run.sh, upstream/...): $WASMHOLE_SHARED, by default ../shared beside
+ * the checkout. The Go tests (internal/peers) and scripts/shared.sh read the
+ * same variable.
+ */
+export function sharedDir() {
+  if (process.env.WASMHOLE_SHARED) return process.env.WASMHOLE_SHARED;
+  return path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..', 'shared');
+}
+
+/**
+ * The path of rel below sharedDir()/peers (e.g. 'upstream/wormhole'), or
+ * null after skipping t (throwing in CI) with a message that says what is
+ * missing and how to point the tests at it.
+ */
+export function sharedPeer(t, rel) {
+  const p = path.join(sharedDir(), 'peers', rel);
+  if (fs.existsSync(p)) return p;
+  const how = process.env.WASMHOLE_SHARED
+    ? `WASMHOLE_SHARED=${process.env.WASMHOLE_SHARED} does not hold it`
+    : 'put the peers directory at ../shared/peers beside the checkout, or set WASMHOLE_SHARED to the directory that holds peers/';
+  const msg = `the reference peers' ${rel} is missing (${p}): ${how}`;
+  if (process.env.CI) throw new Error(msg);
+  t.skip(msg);
+  return null;
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */

@@ -1,5 +1,5 @@
 // Package mailboxtest is an in-memory mailbox server for unit tests of the
-// client machines. It follows the reference server's rules (protocol.md
+// client machines. It follows the reference server's rules (docs/protocol.md
 // §1.2–1.5) closely enough to catch protocol mistakes: an ack before every
 // typed command, one bind/allocate/claim/release/open/close per connection
 // with the reference error strings, claim opens the mailbox, open replays

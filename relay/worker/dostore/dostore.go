@@ -27,7 +27,7 @@
 // gate" until the writes made before it are confirmed, and if a write fails
 // it discards those messages and restarts the object. So a client that saw
 // "allocated", "claimed" or the echo of its "add" can rely on the state
-// being on disk, exactly the guarantee protocol.md §1.7's reconnect rules
+// being on disk, exactly the guarantee docs/protocol.md §1.7's reconnect rules
 // need.
 //
 // # Tables

@@ -85,7 +85,7 @@ func (h *Transit) Open(conn uint64, ip string, now time.Time) []Cmd {
 // Frame reports one message received before the connection was paired or
 // bridged; the first is the handshake line. After KindPair or KindBridge
 // the shim copies bytes itself and stops calling Frame. Transit over
-// WebSocket is binary only (protocol.md §4.4): a TEXT message closes the
+// WebSocket is binary only (docs/protocol.md §4.4): a TEXT message closes the
 // connection with 1003, as the reference relay drops it.
 func (h *Transit) Frame(conn uint64, data []byte, text bool, now time.Time) []Cmd {
 	if text {

@@ -29,6 +29,7 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/wasmhole/wasmhole/internal/jsutil"
 	"github.com/wasmhole/wasmhole/relay/iplimit"
 	"github.com/wasmhole/wasmhole/relay/mailbox"
 	"github.com/wasmhole/wasmhole/relay/worker/dostore"
@@ -264,8 +265,10 @@ func jsArgs(dst []any, args []any) []any {
 }
 
 func (s jsSQL) Query(query string, args ...any) (rows [][]any, err error) {
-	defer catch(&err)
-	res := s.db.Call("query", jsArgs([]any{query}, args)...)
+	res, err := jsutil.Call(s.db, "query", jsArgs([]any{query}, args)...)
+	if err != nil {
+		return nil, fmt.Errorf("durable object storage: %w", err)
+	}
 	n := res.Length()
 	rows = make([][]any, n)
 	for i := range n {
@@ -288,23 +291,13 @@ func (s jsSQL) Query(query string, args ...any) (rows [][]any, err error) {
 	return rows, nil
 }
 
-func (s jsSQL) Batch(stmts []dostore.Stmt) (err error) {
-	defer catch(&err)
+func (s jsSQL) Batch(stmts []dostore.Stmt) error {
 	list := make([]any, len(stmts))
 	for i, st := range stmts {
 		list[i] = jsArgs([]any{st.Query}, st.Args)
 	}
-	s.db.Call("batch", list)
-	return nil
-}
-
-// catch turns a JavaScript exception (a js.Error panic) into an error.
-func catch(err *error) {
-	if r := recover(); r != nil {
-		if je, ok := r.(js.Error); ok {
-			*err = fmt.Errorf("durable object storage: %s", je.Error())
-			return
-		}
-		panic(r)
+	if _, err := jsutil.Call(s.db, "batch", list); err != nil {
+		return fmt.Errorf("durable object storage: %w", err)
 	}
+	return nil
 }

@@ -2,11 +2,12 @@
 
 package jsutil
 
-// Run with: GOOS=js GOARCH=wasm go test -exec $(go env GOROOT)/lib/wasm/go_js_wasm_exec ./core/internal/jsutil
+// Run with: GOOS=js GOARCH=wasm go test -exec $(go env GOROOT)/lib/wasm/go_js_wasm_exec ./internal/jsutil
 
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall/js"
 	"testing"
 	"time"
@@ -38,11 +39,35 @@ func TestError(t *testing.T) {
 		{"TypeError", js.Global().Get("TypeError").New("bad"), "TypeError: bad"},
 		{"string", js.ValueOf("just text"), "just text"},
 		{"number", js.ValueOf(42), "42"},
-		{"undefined", js.Undefined(), "undefined"},
+		{"undefined", js.Undefined(), "JavaScript error"},
+		{"null", js.Null(), "JavaScript error"},
 	}
 	for _, tc := range tests {
 		if got := Error(tc.v).Error(); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCall(t *testing.T) {
+	v, err := Call(js.Global().Get("Math"), "max", 3, 9)
+	if err != nil || v.Int() != 9 {
+		t.Errorf("Math.max: %v, %v", v, err)
+	}
+	tests := []struct {
+		name   string
+		v      js.Value
+		method string
+		want   string // prefix of the error
+	}{
+		{"throws", js.Global().Get("JSON"), "parse", "SyntaxError: "},
+		{"not an object", js.Undefined(), "slice", "slice: syscall/js: call of Value.Call on undefined"},
+		{"no such method", js.Global().Get("Object").New(), "nope", "syscall/js: Value.Call: property nope is not a function"},
+	}
+	for _, tc := range tests {
+		_, err := Call(tc.v, tc.method, "{")
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error starting %q", tc.name, err, tc.want)
 		}
 	}
 }

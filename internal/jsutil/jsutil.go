@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall/js"
 )
 
@@ -59,9 +60,13 @@ func firstArg(args []js.Value) js.Value {
 }
 
 // Error describes a thrown or rejected JS value: "Name: message" for an
-// Error object other than a plain Error, its message for a plain one, and
-// String(v) for anything else.
+// Error object other than a plain Error, its message for a plain one,
+// "JavaScript error" for undefined or null, and String(v) for anything
+// else.
 func Error(v js.Value) error {
+	if v.IsUndefined() || v.IsNull() {
+		return errors.New("JavaScript error")
+	}
 	if v.Type() == js.TypeObject {
 		if m := v.Get("message"); m.Type() == js.TypeString {
 			if n := v.Get("name"); n.Type() == js.TypeString && n.String() != "Error" {
@@ -87,6 +92,32 @@ func Catch(fn func()) (err error) {
 	}()
 	fn()
 	return nil
+}
+
+// Call invokes method on v. A thrown JS exception becomes an error (see
+// Error), and so does a v that is not an object or has no such method
+// (syscall/js panics with a *js.ValueError or a "syscall/js: ..." string):
+// a page passing the wrong kind of value gets an error, not a crashed
+// program. Other panics pass through.
+func Call(v js.Value, method string, args ...any) (res js.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			switch e := r.(type) {
+			case js.Error:
+				err = Error(e.Value)
+			case *js.ValueError:
+				err = fmt.Errorf("%s: %w", method, e)
+			case string:
+				if !strings.HasPrefix(e, "syscall/js: ") {
+					panic(r)
+				}
+				err = errors.New(e)
+			default:
+				panic(r)
+			}
+		}
+	}()
+	return v.Call(method, args...), nil
 }
 
 // Bytes copies a received WebSocket message: an ArrayBuffer (or a typed
