@@ -249,9 +249,19 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 	timerAttempt := 0
 	var lastErr error
 	waiting := false // between a loss and data flowing again
+	// A backstop for the machine's own deadline: whatever state it is
+	// in, a transfer never waits much longer than ResumeTimeout.
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
 	for {
 		var ev any
 		select {
+		case now := <-check.C:
+			if d := r.m.Deadline(); !d.IsZero() && now.After(d.Add(5*time.Second)) {
+				halt()
+				return fmt.Errorf("wormhole: %w (%w)", transfer.ErrResumeTimeout, lastErr)
+			}
+			continue
 		case res := <-results:
 			if res.attempt != r.m.Attempt() {
 				continue // an attempt already replaced

@@ -231,7 +231,8 @@ func TestResume(t *testing.T) {
 			if heldAtResume.Load() < cutN.Load() {
 				t.Errorf("resumed from %d, below the %d bytes received before the cut", heldAtResume.Load(), cutN.Load())
 			}
-			if resent > inFlight+(1<<20) {
+			// The sender's count trails its writes by a few records.
+			if resent > max(inFlight, 0)+(2<<20) {
 				t.Errorf("re-sent %d bytes, more than the %d in flight at the cut", resent, inFlight)
 			}
 		})
