@@ -12,6 +12,7 @@ package wormhole
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding"
@@ -259,7 +260,7 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 		case now := <-check.C:
 			if d := r.m.Deadline(); !d.IsZero() && now.After(d.Add(5*time.Second)) {
 				halt()
-				return fmt.Errorf("wormhole: %w (%w)", transfer.ErrResumeTimeout, lastErr)
+				return fmt.Errorf("wormhole: %w (%w)", transfer.ErrResumeTimeout, cmp.Or(lastErr, errConnLost))
 			}
 			continue
 		case res := <-results:
