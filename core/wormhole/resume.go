@@ -210,6 +210,7 @@ type phaseResult struct {
 // them succeeds or the machine gives up.
 func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 	if !r.enabled {
+		defer conn.Close()
 		return r.phase(ctx, conn, key, nil)
 	}
 	r.m = transfer.NewResumeMachine(transfer.ResumeConfig{Timeout: r.c.ResumeTimeout, Rand: r.c.Rand})
