@@ -86,7 +86,7 @@ func bridgeTransfers(t *testing.T, r *relayProc, ref *peers.Servers, client *wor
 		code := send.Code(t, 60*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 		defer cancel()
-		_, path, err := client.ReceiveToDir(ctx, code, dst, nil)
+		_, path, err := client.ReceiveToDir(ctx, code, dst, wormhole.AcceptOptions{})
 		if err != nil {
 			t.Fatalf("receive: %v\nsender:\n%s", err, send.Output())
 		}

@@ -318,7 +318,7 @@ func TestWebSocketMeetsStockCLI(t *testing.T) {
 		code := send.Code(t, 60*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 		defer cancel()
-		_, path, err := client.ReceiveToDir(ctx, code, dst, nil)
+		_, path, err := client.ReceiveToDir(ctx, code, dst, wormhole.AcceptOptions{})
 		if err != nil {
 			t.Fatalf("receive: %v\nsender:\n%s", err, send.Output())
 		}

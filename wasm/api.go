@@ -88,6 +88,10 @@ func clientFrom(o js.Value) (*wormhole.Client, error) {
 	if n := o.Get("codeLength"); n.Type() == js.TypeNumber {
 		c.CodeLength = n.Int()
 	}
+	if t := o.Get("resumeTimeout"); t.Type() == js.TypeNumber {
+		// Milliseconds; negative turns resuming off (docs/resume.md).
+		c.ResumeTimeout = time.Duration(t.Float() * float64(time.Millisecond))
+	}
 	if av := optString(o, "appVersions"); av != "" {
 		if err := json.Unmarshal([]byte(av), &c.AppVersions); err != nil {
 			return nil, fmt.Errorf("appVersions: %w", err)
@@ -159,6 +163,19 @@ func optStrings(o js.Value, key string) []string {
 		}
 	}
 	return out
+}
+
+// reconnectEvents reports a resume (docs/resume.md) to the page: status
+// "reconnecting" with the bytes the receiver keeps and the reason, then
+// "transferring" once data flows again.
+func reconnectEvents(e emitter) func(held int64, err error) {
+	return func(held int64, err error) {
+		if err != nil {
+			e.emit("status", map[string]any{"status": "reconnecting", "held": float64(held), "reason": err.Error()})
+			return
+		}
+		e.emit("status", map[string]any{"status": "transferring", "held": float64(held)})
+	}
 }
 
 // throttle limits progress events to about ten a second, plus the first
@@ -383,17 +400,18 @@ func registerTransfers(set func(string, func([]js.Value) any)) {
 			if err != nil {
 				return nil, err
 			}
-			switch o := h.obj.(type) {
-			case *wormhole.Transfer:
-				v, err := o.Verifier(h.ctx)
-				if err != nil {
-					return nil, err
-				}
-				return hex.EncodeToString(v), nil
-			case *wormhole.Offer:
-				return hex.EncodeToString(o.Verifier()), nil
+			// Transfer and Offer share the signature.
+			o, ok := h.obj.(interface {
+				Verifier(context.Context) ([]byte, error)
+			})
+			if !ok {
+				return nil, errors.New("wasmhole: no verifier for this handle")
 			}
-			return nil, errors.New("wasmhole: no verifier for this handle")
+			v, err := o.Verifier(h.ctx)
+			if err != nil {
+				return nil, err
+			}
+			return hex.EncodeToString(v), nil
 		})
 	})
 	set("accept", accept)
@@ -442,7 +460,8 @@ func startSend(args []js.Value, emitAt int, run func(context.Context, *wormhole.
 				}
 				progress(sent, total)
 			},
-			Wormhole: w,
+			Wormhole:    w,
+			OnReconnect: reconnectEvents(e),
 		}
 		t, err := run(h.ctx, c, opts)
 		if err != nil {
@@ -541,7 +560,8 @@ func receiveOffer(args []js.Value) (any, error) {
 	r.Set("size", float64(o.Size))
 	r.Set("numFiles", o.NumFiles)
 	r.Set("numBytes", float64(o.NumBytes))
-	r.Set("verifier", hex.EncodeToString(o.Verifier()))
+	v, _ := o.Verifier(h.ctx) // an offer's never fails
+	r.Set("verifier", hex.EncodeToString(v))
 	if o.Kind == wormhole.Text {
 		dropHandle(id) // complete: acknowledged and closed inside Receive
 		r.Set("handle", 0)
@@ -584,14 +604,14 @@ func accept(args []js.Value) any {
 		}
 		switch optString(spec, "kind") {
 		case "port":
-			return nil, acceptInto(h.ctx, o, newPortWriter(spec.Get("port")), prog, nil)
+			return nil, acceptInto(h.ctx, o, newPortWriter(spec.Get("port")), prog, reconnectEvents(e), nil)
 		case "file":
 			w, err := newFileWriter(spec.Get("handle"))
 			if err != nil {
 				_ = o.Reject(h.ctx)
 				return nil, fmt.Errorf("%w: %w", errSaveFailed, err)
 			}
-			return nil, acceptInto(h.ctx, o, w, prog, nil)
+			return nil, acceptInto(h.ctx, o, w, prog, reconnectEvents(e), nil)
 		case "directory":
 			folder, err := acceptUnpack(h.ctx, o, spec.Get("handle"), prog, e)
 			if err != nil {
@@ -603,14 +623,14 @@ func accept(args []js.Value) any {
 	})
 }
 
-// acceptInto runs Offer.AcceptFinish into s. Its finish step, which runs
+// acceptInto runs Offer.Accept into s. Its finish step, which runs
 // after the offer's last byte and before the SHA-256 ack goes to the
 // sender, closes s (the consumer has stored everything) and then runs then
 // (if not nil: the unpacking of a folder). So the ack goes out only when
 // the data landed; if anything fails the sender is told it failed instead
 // of believing in a transfer that did not. On failure before s was closed
 // s is aborted, so no partial file survives.
-func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(int64, int64), then func() error) error {
+func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(int64, int64), reconnect func(int64, error), then func() error) error {
 	closed := false
 	finish := func() error {
 		closed = true
@@ -625,7 +645,7 @@ func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(in
 		}
 		return nil
 	}
-	if err := o.AcceptFinish(ctx, s, progress, finish); err != nil {
+	if err := o.Accept(ctx, s, wormhole.AcceptOptions{Progress: progress, Finish: finish, OnReconnect: reconnect}); err != nil {
 		if !closed {
 			s.Abort(err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/transitnet"
 	"github.com/wasmhole/wasmhole/core/wormhole"
+	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
 type jsDataPath struct{ api js.Value }
@@ -140,11 +141,11 @@ func (d jsDataPath) start(ctx context.Context, op string, args js.Value) (job, r
 // dataPathError maps the names of the JS data path's errors to the Go
 // sentinels the core and the page's error codes know.
 func dataPathError(err error) error {
-	var je jsError
-	if !errors.As(err, &je) || je.v.Type() != js.TypeObject {
+	var je *jsutil.ValueError
+	if !errors.As(err, &je) || je.Value.Type() != js.TypeObject {
 		return err
 	}
-	switch je.v.Get("name").String() {
+	switch je.Value.Get("name").String() {
 	case "io":
 		return fmt.Errorf("%w: %w", wormhole.ErrDataIO, err)
 	case "save-failed":

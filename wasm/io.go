@@ -26,8 +26,11 @@ const sinkChunk = 256 << 10
 // from disk while Go encrypts the current one; Blob.slice().arrayBuffer()
 // per chunk measured ~28 MB/s in a worker, the stream several times that.
 type blobReader struct {
+	whole  js.Value // the Blob as given
+	total  int64    // its size
+	base   int64    // where blob starts in whole (after a Seek)
 	blob   js.Value
-	size   int64
+	size   int64 // of blob
 	got    int64 // bytes received from the stream so far
 	reader js.Value
 	byob   js.Value        // the ArrayBuffer a BYOB reader reads into next, if BYOB works
@@ -44,7 +47,36 @@ type readResult struct {
 }
 
 func newBlobReader(blob js.Value) *blobReader {
-	return &blobReader{blob: blob, size: int64(blob.Get("size").Float())}
+	size := int64(blob.Get("size").Float())
+	return &blobReader{whole: blob, total: size, blob: blob, size: size}
+}
+
+// Seek restarts the stream at offset, on a slice of the Blob: a resumed
+// transfer (docs/resume.md) goes on from the receiver's offset, or
+// re-reads a little to check its hash.
+func (r *blobReader) Seek(offset int64, whence int) (int64, error) {
+	cur := r.base + r.got - int64(len(r.buf)-r.pos)
+	switch whence {
+	case io.SeekCurrent:
+		if offset == 0 {
+			return cur, nil
+		}
+		offset += cur
+	case io.SeekEnd:
+		offset += r.total
+	}
+	if offset < 0 || offset > r.total {
+		return cur, fmt.Errorf("seek to %d of %d bytes: %w", offset, r.total, errors.ErrUnsupported)
+	}
+	// The old stream is left to the garbage collector rather than
+	// cancelled: a read may be pending on it (its result goes to a
+	// buffered channel nobody reads).
+	s, err := call(r.whole, "slice", float64(offset))
+	if err != nil {
+		return cur, err
+	}
+	*r = blobReader{whole: r.whole, total: r.total, base: offset, blob: s, size: r.total - offset}
+	return offset, nil
 }
 
 // fetch starts reading the next chunk from the stream.

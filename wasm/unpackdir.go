@@ -49,7 +49,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 			_ = o.Reject(ctx)
 			return "", fmt.Errorf("%w: %w", errSaveFailed, err)
 		}
-		if err := acceptInto(ctx, o, w, progress, nil); err != nil {
+		if err := acceptInto(ctx, o, w, progress, reconnectEvents(e), nil); err != nil {
 			if rerr := removeEntry(dir, name, false); rerr != nil {
 				return "", fmt.Errorf("%w (and the partial file %s could not be removed: %v)", err, name, rerr)
 			}
@@ -96,7 +96,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		}
 		return nil
 	}
-	if err := acceptInto(ctx, o, w, progress, unpackAll); err != nil {
+	if err := acceptInto(ctx, o, w, progress, reconnectEvents(e), unpackAll); err != nil {
 		return "", err
 	}
 	if len(skipped) > 0 {

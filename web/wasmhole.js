@@ -127,7 +127,7 @@ export class Wasmhole {
 
   _clientOptions(opts = {}) {
     const o = { ...this.client };
-    for (const k of ['appID', 'mailboxURL', 'relays', 'codeLength', 'appVersions']) {
+    for (const k of ['appID', 'mailboxURL', 'relays', 'codeLength', 'appVersions', 'resumeTimeout']) {
       if (opts[k] !== undefined) o[k] = opts[k];
     }
     if (o.appVersions !== undefined) o.appVersions = JSON.stringify(o.appVersions);
@@ -174,8 +174,11 @@ export class Wasmhole {
   /**
    * Sends a text message. opts: ClientOptions plus code (use this code
    * instead of allocating one), onCode(code), onProgress(sent, total),
-   * onStatus(status) where status is "waiting", "connecting", "transferring",
-   * and wormhole (a Wormhole from open(), perhaps with allocateCode() done:
+   * onStatus(status, event) where status is "waiting", "connecting",
+   * "transferring" or "reconnecting" (between two wasmhole ends a lost
+   * connection is resumed, docs/resume.md; event.held is the bytes the
+   * receiver keeps), resumeTimeout (ms, negative = never resume), and
+   * wormhole (a Wormhole from open(), perhaps with allocateCode() done:
    * the send takes it over and reports its code at once).
    * @returns {Promise<Transfer>} once the code is known.
    */
@@ -394,7 +397,7 @@ export class Transfer {
   _event(ev, opts) {
     if (ev.type === 'code' && opts.onCode) opts.onCode(ev.code);
     else if (ev.type === 'progress' && opts.onProgress) opts.onProgress(ev.sent, ev.total);
-    else if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status);
+    else if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status, ev);
   }
 
   /** The verifier (hex) once the peer connected. */
@@ -429,7 +432,7 @@ export class Offer {
     const transfer = sink.port ? [sink.port] : [];
     const onEvent = (ev) => {
       if (ev.type === 'progress' && opts.onProgress) opts.onProgress(ev.got, ev.total);
-      if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status);
+      if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status, ev);
     };
     const p = this._wh._call('accept', args, onEvent, transfer);
     if (sink.start) sink.start();

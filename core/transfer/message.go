@@ -52,6 +52,9 @@ type Message struct {
 	Answer  *Answer         `json:"answer,omitempty"`
 	Transit json.RawMessage `json:"transit,omitempty"` // parsed by core/transit
 	Error   string          `json:"error,omitempty"`
+	// Resume is the wasmhole resume extension (resume.go); only sent to
+	// a peer that advertised it.
+	Resume *Resume `json:"wasmhole-resume,omitempty"`
 }
 
 // Offer is what the sender proposes; exactly one field is set.
@@ -174,6 +177,9 @@ func (m *Message) Encode() ([]byte, error) {
 	if m.Error != "" {
 		n++
 	}
+	if m.Resume != nil {
+		n++
+	}
 	if n != 1 {
 		return nil, fmt.Errorf("transfer: encode: message has %d fields, want 1: %w", n, ErrMalformed)
 	}
@@ -193,7 +199,7 @@ func ParseMessage(b []byte) (*Message, error) {
 		return nil, fmt.Errorf("transfer: message: %w", err)
 	}
 	var known []string
-	for _, k := range []string{"offer", "answer", "transit", "error"} {
+	for _, k := range []string{"offer", "answer", "transit", "error", "wasmhole-resume"} {
 		if _, ok := obj[k]; ok {
 			known = append(known, k)
 		}
@@ -218,6 +224,8 @@ func ParseMessage(b []byte) (*Message, error) {
 		} else {
 			m.Transit = append(json.RawMessage(nil), raw...)
 		}
+	case "wasmhole-resume":
+		m.Resume, err = parseResume(raw)
 	case "error":
 		m.Error, err = str(raw, "error")
 		if err == nil && m.Error == "" {

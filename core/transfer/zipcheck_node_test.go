@@ -5,7 +5,7 @@ package transfer
 import (
 	"testing"
 
-	"github.com/wasmhole/wasmhole/core/internal/nodetest"
+	"github.com/wasmhole/wasmhole/internal/nodetest"
 )
 
 // TestCheckZipNode runs TestCheckZip and TestFoldName in the browser build

@@ -100,6 +100,7 @@ func Connect(ctx context.Context, cfg Config, l *Listener) (net.Conn, error) {
 		}
 	}
 	r := &runner{
+		sender: cfg.Sender,
 		log:    cfg.Logger,
 		msgs:   make(chan any),
 		done:   make(chan struct{}),
@@ -176,6 +177,7 @@ type runner struct {
 	dialCtx context.Context
 	resume  *conn // reader waiting for the loop to finish with its data
 	resID   int
+	sender  bool // this side sends the file (see dial in connect_js.go)
 }
 
 // send delivers a message to the loop unless Connect has returned.
@@ -297,7 +299,7 @@ func (r *runner) perform(acts []transit.Action) (res net.Conn, err error, over b
 			dctx, cancel := context.WithCancel(r.dialCtx)
 			r.dials[a.ID] = cancel
 			go func() {
-				c, err := dial(dctx, a)
+				c, err := dial(dctx, a, r.sender)
 				if !r.send(dialDone{id: a.ID, c: c, err: err}) && c != nil {
 					c.Close()
 				}

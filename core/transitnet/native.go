@@ -93,7 +93,7 @@ func startAccept(l *Listener, r *runner) {
 	}()
 }
 
-func dial(ctx context.Context, d transit.Dial) (net.Conn, error) {
+func dial(ctx context.Context, d transit.Dial, _ bool) (net.Conn, error) {
 	switch d.Kind {
 	case transit.KindTCP:
 		var nd net.Dialer

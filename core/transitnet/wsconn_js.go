@@ -96,9 +96,11 @@ type readResult struct {
 	err  error
 }
 
-func dialBrowserWebSocket(ctx context.Context, url string) (net.Conn, error) {
+// dialBrowserWebSocket uses WebSocketStream if stream is set and the
+// browser has it.
+func dialBrowserWebSocket(ctx context.Context, url string, stream bool) (net.Conn, error) {
 	ctor := js.Global().Get("WebSocketStream")
-	if UseWebSocketStream && ctor.Type() == js.TypeFunction {
+	if stream && UseWebSocketStream && ctor.Type() == js.TypeFunction {
 		return dialStream(ctx, ctor, url)
 	}
 	return dialPlain(ctx, url)

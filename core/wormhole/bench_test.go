@@ -288,7 +288,7 @@ func benchCore(b *testing.B, srv *peers.Servers, src string, size int64, i int) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := offer.Accept(ctx, of, nil); err != nil {
+	if err := offer.Accept(ctx, of, wormhole.AcceptOptions{}); err != nil {
 		b.Fatalf("%v\n%s", err, log)
 	}
 	if err := of.Close(); err != nil {

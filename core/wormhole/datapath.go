@@ -76,11 +76,11 @@ var ErrDataIO = errors.New("wormhole: data source or sink failed")
 // through the Go pipeline (sendData).
 func (c *Client) sendPayload(ctx context.Context, conn net.Conn, key []byte, p payload, progress func(sent, total int64)) error {
 	if c.DataPath == nil || p.source == nil {
-		return sendData(ctx, conn, key, p.size, p.write, progress)
+		return sendFrom(ctx, conn, key, newSendState(false), 0, p.size, p.write, progress, false)
 	}
 	defer watchConn(ctx, conn)()
 	sendKey, recvKey := transit.RecordKeys(key, true)
-	report := newReporter(p.size, progress)
+	report := newReporterAt(0, p.size, progress)
 	sum, err := c.DataPath.Send(ctx, DataSend{
 		Conn:    conn,
 		Records: Records{Key: sendKey},
@@ -92,19 +92,19 @@ func (c *Client) sendPayload(ctx context.Context, conn net.Conn, key []byte, p p
 	})
 	switch {
 	case errors.Is(err, ErrDataPathDeclined):
-		return sendData(ctx, conn, key, p.size, p.write, progress)
+		return sendFrom(ctx, conn, key, newSendState(false), 0, p.size, p.write, progress, false)
 	case errors.Is(err, ErrDataIO):
 		return cause(ctx, fmt.Errorf("%w: reading the data: %w", errTransferFailed, err))
 	case err != nil:
-		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true)
+		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true, false)
 	}
 	if p.size == 0 {
 		// See sendData: wake up wormhole-william receivers.
 		if err := transit.NewWriter(conn, sendKey).WriteRecord(nil); err != nil {
-			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true)
+			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true, false)
 		}
 	}
-	return awaitAck(ctx, conn, recvKey, sum)
+	return awaitAck(ctx, conn, recvKey, sum, false)
 }
 
 // receivePayload is receiveData through c.DataPath when it takes dst.
@@ -114,7 +114,7 @@ func (c *Client) receivePayload(ctx context.Context, conn net.Conn, key []byte, 
 	}
 	defer watchConn(ctx, conn)()
 	sendKey, recvKey := transit.RecordKeys(key, false)
-	report := newReporter(size, progress)
+	report := newReporterAt(0, size, progress)
 	sum, err := c.DataPath.Receive(ctx, DataReceive{
 		Conn:    conn,
 		Records: Records{Key: recvKey},
@@ -130,17 +130,17 @@ func (c *Client) receivePayload(ctx context.Context, conn net.Conn, key []byte, 
 	case errors.Is(err, ErrDataIO):
 		return fmt.Errorf("%w: writing the data: %w", errTransferFailed, err)
 	case err != nil:
-		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, err), connEnded(err))
+		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, err), connEnded(err), false)
 	}
-	return sendAck(ctx, conn, sendKey, sum, finish)
+	return sendAck(ctx, conn, sendKey, sum, finish, false)
 }
 
 // awaitAck reads the receiver's ack record and checks its sha256 against
-// sum, the hash of what we sent.
-func awaitAck(ctx context.Context, conn net.Conn, recvKey, sum []byte) error {
+// sum, the hash of what we sent. resumable is as for dataErr.
+func awaitAck(ctx context.Context, conn net.Conn, recvKey, sum []byte, resumable bool) error {
 	rec, err := transit.NewReader(conn, recvKey, transfer.MaxAckSize+transit.RecordOverhead).ReadRecord()
 	if err != nil {
-		return dataErr(ctx, fmt.Errorf("%w: waiting for the receiver's ack: %w", errTransferFailed, err), connEnded(err))
+		return dataErr(ctx, fmt.Errorf("%w: waiting for the receiver's ack: %w", errTransferFailed, err), connEnded(err), resumable)
 	}
 	ack, err := transfer.ParseAck(rec)
 	if err != nil {
@@ -154,7 +154,8 @@ func awaitAck(ctx context.Context, conn net.Conn, recvKey, sum []byte) error {
 
 // sendAck runs finish (if not nil) and then sends the ack record with sum,
 // the sha256 of what we received: nothing is acked that did not land.
-func sendAck(ctx context.Context, conn net.Conn, sendKey, sum []byte, finish func() error) error {
+// resumable is as for dataErr.
+func sendAck(ctx context.Context, conn net.Conn, sendKey, sum []byte, finish func() error, resumable bool) error {
 	if finish != nil {
 		if err := finish(); err != nil {
 			return err
@@ -165,7 +166,7 @@ func sendAck(ctx context.Context, conn net.Conn, sendKey, sum []byte, finish fun
 		return err
 	}
 	if err := transit.NewWriter(conn, sendKey).WriteRecord(ack); err != nil {
-		return dataErr(ctx, fmt.Errorf("%w: sending the ack: %w", errTransferFailed, err), true)
+		return dataErr(ctx, fmt.Errorf("%w: sending the ack: %w", errTransferFailed, err), true, resumable)
 	}
 	return nil
 }

@@ -491,7 +491,7 @@ func receiveFromPython(t *testing.T, py pyCLI, srv *peers.Servers, fx *fixtures,
 	code := cli.Code(t, codeWait)
 	out := t.TempDir()
 	prog := &progressLog{}
-	offer, path, err := newClient(t, srv, relay, log).ReceiveToDir(ctx, code, out, prog.fn)
+	offer, path, err := newClient(t, srv, relay, log).ReceiveToDir(ctx, code, out, wormhole.AcceptOptions{Progress: prog.fn})
 	cerr := cli.Wait(ctx)
 	if err != nil || cerr != nil {
 		t.Fatalf("our receive: %v; python send: %v\npython:\n%s\nours:\n%s", err, cerr, cli.Output(), log)
@@ -591,7 +591,7 @@ func receiveFromWilliam(t *testing.T, srv *peers.Servers, fx *fixtures, pc paylo
 		out = t.TempDir()
 		prog = &progressLog{}
 		var err error
-		offer, path, err = newClient(t, srv, relay, log).ReceiveToDir(ctx, code, out, prog.fn)
+		offer, path, err = newClient(t, srv, relay, log).ReceiveToDir(ctx, code, out, wormhole.AcceptOptions{Progress: prog.fn})
 		cerr := cli.Wait(ctx)
 		if err == nil && cerr == nil {
 			break
@@ -715,7 +715,7 @@ func TestInteropWrongCode(t *testing.T) {
 			"send", "--hide-progress", "--code", "41-right-words", filepath.Base(src))
 		cli.Code(t, codeWait)
 		out := t.TempDir()
-		_, _, err := newClient(t, srv, true, log).ReceiveToDir(ctx, "41-wrong-words", out, nil)
+		_, _, err := newClient(t, srv, true, log).ReceiveToDir(ctx, "41-wrong-words", out, wormhole.AcceptOptions{})
 		cerr := cli.Wait(ctx)
 		if !errors.Is(err, wormhole.ErrWrongCode) || !strings.Contains(err.Error(), "wrong code") {
 			t.Errorf("our receive: %v, want ErrWrongCode\n%s", err, log)
@@ -792,7 +792,7 @@ func TestInteropRejected(t *testing.T) {
 		if err := offer.Reject(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := offer.Accept(ctx, nil, nil); err == nil {
+		if err := offer.Accept(ctx, nil, wormhole.AcceptOptions{}); err == nil {
 			t.Fatal("Accept after Reject succeeded")
 		}
 		cerr := cli.Wait(ctx)
@@ -855,7 +855,7 @@ func TestInteropCancel(t *testing.T) {
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		out := t.TempDir()
-		_, _, err := newClient(t, srv, true, &logBuf{}).ReceiveToDir(rctx, code, out, cancelAfter(cancel))
+		_, _, err := newClient(t, srv, true, &logBuf{}).ReceiveToDir(rctx, code, out, wormhole.AcceptOptions{Progress: cancelAfter(cancel)})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("our receive: %v", err)
 		}

@@ -10,9 +10,11 @@ package wormhole
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
@@ -78,14 +80,16 @@ var (
 )
 
 // Verifier returns the verifier of the session (both sides derive the same
-// bytes from the key), for users who compare it out of band.
-func (o *Offer) Verifier() []byte { return o.verifier }
+// bytes from the key), for users who compare it out of band. It has the
+// signature of Transfer.Verifier; an offer's key is always confirmed, so
+// it never blocks and never fails.
+func (o *Offer) Verifier(context.Context) ([]byte, error) { return o.verifier, nil }
 
 // Receive joins the wormhole with code and returns the sender's offer.
 // A wrong code fails with ErrWrongCode once the peer's key could not be
 // confirmed. ctx bounds only this part; Accept takes its own.
 func (c *Client) Receive(ctx context.Context, code string) (_ *Offer, err error) {
-	w, err := c.New(ctx)
+	w, err := c.newSession(ctx, c.resumeVersions(c.resumeEnabled()))
 	if err != nil {
 		return nil, err
 	}
@@ -178,34 +182,41 @@ func (o *Offer) claim() error {
 	return nil
 }
 
+// AcceptOptions configures how an offer is accepted. The zero value is
+// ready to use.
+type AcceptOptions struct {
+	// Progress is called as the bytes arrive: first with got == 0, last
+	// with got == total.
+	Progress func(got, total int64)
+	// Finish, if set, runs after every byte reached the destination and
+	// before the ack goes out; it is where a receiver makes the data
+	// durable (flush and close a file, unpack a zip). If it fails no ack
+	// is sent: the sender gets our {"error"} with its text, and Accept
+	// returns Finish's error unchanged (errors.Is works on it). Nothing is
+	// ever acknowledged that did not land. With AcceptToPath it runs
+	// after the file or directory is in place.
+	Finish func() error
+	// OnReconnect, if set, is called when the transit connection was lost
+	// and a resume begins (err says why, held = bytes kept, which the
+	// sender will not send again), and with err == nil when data flows
+	// again. Resume runs only between wasmhole ends (Client.ResumeTimeout).
+	OnReconnect func(held int64, err error)
+}
+
 // Accept takes the file (or the directory's zip) and writes exactly Size
-// bytes to w, calling progress as they arrive. It returns nil after every
-// record authenticated, all bytes reached w and the final ack (with their
-// sha256) went to the sender. Cancelling ctx aborts the transfer; the
-// sender sees an error.
-func (o *Offer) Accept(ctx context.Context, w io.Writer, progress func(got, total int64)) error {
+// bytes to w, calling opts.Progress as they arrive. It returns nil after
+// every record authenticated, all bytes reached w, opts.Finish succeeded
+// and the final ack (with their sha256) went to the sender. Cancelling
+// ctx aborts the transfer; the sender sees an error.
+func (o *Offer) Accept(ctx context.Context, w io.Writer, opts AcceptOptions) error {
 	if err := o.claim(); err != nil {
 		return err
 	}
-	return o.accept(ctx, w, progress, nil)
+	return o.accept(ctx, w, opts)
 }
 
-// AcceptFinish is Accept with a last step of the caller's: finish runs
-// after every byte reached w and before the ack goes out, and is where a
-// receiver makes the data durable (flush and close a file, unpack a zip).
-// If finish fails no ack is sent: the sender gets our {"error"} with its
-// text, and AcceptFinish returns finish's error unchanged (errors.Is
-// works on it). Nothing is ever acknowledged that did not land.
-func (o *Offer) AcceptFinish(ctx context.Context, w io.Writer, progress func(got, total int64), finish func() error) error {
-	if err := o.claim(); err != nil {
-		return err
-	}
-	return o.accept(ctx, w, progress, finish)
-}
-
-// accept is Accept with a finish step run after the last byte and before
-// the ack (see receiveData).
-func (o *Offer) accept(ctx context.Context, dst io.Writer, progress func(got, total int64), finish func() error) (err error) {
+// accept runs the data phase of an answered offer.
+func (o *Offer) accept(ctx context.Context, dst io.Writer, opts AcceptOptions) (err error) {
 	c, w := o.c, o.w
 	defer func() {
 		o.own.close()
@@ -218,17 +229,25 @@ func (o *Offer) accept(ctx context.Context, dst io.Writer, progress func(got, to
 	}
 	dctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	go watchPeer(dctx, w, abort)
-	conn, key, err := c.connectTransit(dctx, w, false, o.own, o.peer)
+	rs := &resumer{c: c, w: w, enabled: c.resumeEnabled() && w.resume && peerResumes(w.PeerVersions()), onLost: opts.OnReconnect}
+	rs.peer = make(chan *transfer.Resume)
+	go watchPeer(dctx, w, abort, rs.peer)
+	conn, key, err := c.connectTransit(dctx, w, false, o.own, o.peer, transitKeyPurpose)
 	if err != nil {
 		return cause(dctx, err)
 	}
-	defer conn.Close()
 	o.own.close()
-	if err := c.receivePayload(dctx, conn, key, o.Size, dst, progress, finish); err != nil {
-		return err
+	st := &recvState{h: sha256.New()}
+	rs.held = func() (int64, []byte) { return st.n, st.h.Sum(nil) }
+	rs.phase = func(ctx context.Context, conn net.Conn, key []byte, peer *transfer.Resume) error {
+		if !rs.enabled {
+			return c.receivePayload(ctx, conn, key, o.Size, dst, opts.Progress, opts.Finish)
+		}
+		return receiveInto(ctx, conn, key, st, o.Size, dst, opts.Progress, opts.Finish, rs.enabled)
 	}
-	conn.Close()
+	if err := rs.run(dctx, conn, key); err != nil {
+		return cause(dctx, err)
+	}
 	closeHappy(ctx, c, w)
 	return nil
 }

@@ -30,11 +30,12 @@ const (
 )
 
 // AcceptToPath accepts the offer and stores it at path: a file offer as
-// the file path, a directory offer as the directory path. path must not
+// the file path, a directory offer as the directory path, both in place
+// before the ack goes out (opts.Finish, if set, runs after that). path must not
 // exist (a directory may also be an existing empty directory); if it
 // does, AcceptToPath fails with fs.ErrExist before answering, and the
 // offer is still open (Reject it or try another path).
-func (o *Offer) AcceptToPath(ctx context.Context, path string, progress func(got, total int64)) error {
+func (o *Offer) AcceptToPath(ctx context.Context, path string, opts AcceptOptions) error {
 	if o.Kind == Text {
 		return errNoData
 	}
@@ -45,15 +46,15 @@ func (o *Offer) AcceptToPath(ctx context.Context, path string, progress func(got
 		return err
 	}
 	if o.Kind == Directory {
-		return o.acceptDir(ctx, path, progress)
+		return o.acceptDir(ctx, path, opts)
 	}
-	return o.acceptFile(ctx, path, progress)
+	return o.acceptFile(ctx, path, opts)
 }
 
 // AcceptToDir stores the offer inside dir under the sender's name made
 // safe by transfer.SafeFilename, and returns the path it wrote. Like
 // AcceptToPath it refuses to overwrite, leaving the offer open.
-func (o *Offer) AcceptToDir(ctx context.Context, dir string, progress func(got, total int64)) (string, error) {
+func (o *Offer) AcceptToDir(ctx context.Context, dir string, opts AcceptOptions) (string, error) {
 	if o.Kind == Text {
 		return "", errNoData
 	}
@@ -62,19 +63,19 @@ func (o *Offer) AcceptToDir(ctx context.Context, dir string, progress func(got, 
 		return "", fmt.Errorf("wormhole: %w", err)
 	}
 	path := filepath.Join(dir, name)
-	return path, o.AcceptToPath(ctx, path, progress)
+	return path, o.AcceptToPath(ctx, path, opts)
 }
 
 // ReceiveToDir receives whatever the sender offers and accepts it into
 // dir, like `wormhole receive --accept-file`. A text offer is returned
 // with an empty path. If the offer cannot be stored (unsafe name, the
 // target exists) it is declined, so the sender fails too.
-func (c *Client) ReceiveToDir(ctx context.Context, code, dir string, progress func(got, total int64)) (*Offer, string, error) {
+func (c *Client) ReceiveToDir(ctx context.Context, code, dir string, opts AcceptOptions) (*Offer, string, error) {
 	o, err := c.Receive(ctx, code)
 	if err != nil || o.Kind == Text {
 		return o, "", err
 	}
-	path, err := o.AcceptToDir(ctx, dir, progress)
+	path, err := o.AcceptToDir(ctx, dir, opts)
 	if err != nil && o.claim() == nil {
 		// Not answered yet: the failure came before accepting.
 		text := "cannot store the transfer"
@@ -113,7 +114,7 @@ func checkFree(path string, dir bool) error {
 
 // acceptFile receives into a temporary file next to path and links it to
 // path (never replacing a file that appeared meanwhile) before the ack.
-func (o *Offer) acceptFile(ctx context.Context, path string, progress func(got, total int64)) error {
+func (o *Offer) acceptFile(ctx context.Context, path string, opts AcceptOptions) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".wasmhole-*.part")
 	if err != nil {
 		o.goodbye(ctx, err)
@@ -127,6 +128,7 @@ func (o *Offer) acceptFile(ctx context.Context, path string, progress func(got, 
 			f.Close()
 		}
 	}()
+	user := opts.Finish
 	finish := func() error {
 		closed = true
 		err := f.Sync()
@@ -143,9 +145,10 @@ func (o *Offer) acceptFile(ctx context.Context, path string, progress func(got, 
 		if err != nil {
 			return fmt.Errorf("wormhole: storing %s: %w", path, err)
 		}
-		return nil
+		return then(user)
 	}
-	return o.accept(ctx, f, progress, finish)
+	opts.Finish = finish
+	return o.accept(ctx, f, opts)
 }
 
 // placeFile gives tmp the name path without replacing anything there: a
@@ -164,7 +167,7 @@ func placeFile(tmp, path string) error {
 
 // acceptDir spools the zip to a temporary file beside path, then unpacks
 // it into path with limits taken from the offer, before the ack.
-func (o *Offer) acceptDir(ctx context.Context, path string, progress func(got, total int64)) error {
+func (o *Offer) acceptDir(ctx context.Context, path string, opts AcceptOptions) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".wasmhole-*.zip")
 	if err != nil {
 		o.goodbye(ctx, err)
@@ -172,6 +175,7 @@ func (o *Offer) acceptDir(ctx context.Context, path string, progress func(got, t
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
+	user := opts.Finish
 	finish := func() error {
 		limits := transfer.Limits{
 			MaxFiles: max(o.NumFiles, 0)*2 + extractSlackFiles,
@@ -180,9 +184,18 @@ func (o *Offer) acceptDir(ctx context.Context, path string, progress func(got, t
 		if err := transfer.Extract(f, o.Size, path, limits); err != nil {
 			return fmt.Errorf("wormhole: unpacking into %s: %w", path, err)
 		}
+		return then(user)
+	}
+	opts.Finish = finish
+	return o.accept(ctx, f, opts)
+}
+
+// then runs the caller's Finish step, if any, after ours.
+func then(finish func() error) error {
+	if finish == nil {
 		return nil
 	}
-	return o.accept(ctx, f, progress, finish)
+	return finish()
 }
 
 // goodbye ends an offer that failed before its answer went out.

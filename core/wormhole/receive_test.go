@@ -366,7 +366,7 @@ func TestDataErr(t *testing.T) {
 				abort(context.Canceled)
 			}
 			start := time.Now()
-			err := dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, tc.err), tc.gone)
+			err := dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, tc.err), tc.gone, false)
 			if !errors.Is(err, tc.want) || tc.notWant != nil && errors.Is(err, tc.notWant) {
 				t.Fatalf("dataErr = %v, want %v and not %v", err, tc.want, tc.notWant)
 			}

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
@@ -37,7 +38,8 @@ type SendOptions struct {
 	// OnCode is called once with the code, before SendXxx returns.
 	OnCode func(code string)
 	// Progress is called as the file or zip bytes go out (never for
-	// text): first with sent == 0, last with sent == total.
+	// text): first with sent == 0 (or the resume offset), last with
+	// sent == total.
 	Progress func(sent, total int64)
 	// Wormhole, if not nil, is a session opened earlier with Client.New,
 	// perhaps with its code allocated already: a page allocates while the
@@ -45,6 +47,10 @@ type SendOptions struct {
 	// Send. The transfer takes it over and closes it when it ends. Its
 	// code, if it has one, wins over Code, which must then be "" or equal.
 	Wormhole *Wormhole
+	// OnReconnect, if set, is called when the transit connection was lost
+	// and a resume begins, and with err == nil when data flows again (see
+	// AcceptOptions.OnReconnect; held is 0 on this side).
+	OnReconnect func(held int64, err error)
 }
 
 // Transfer is a send in progress. It runs in the background from the
@@ -99,8 +105,10 @@ func (t *Transfer) Verifier(ctx context.Context) ([]byte, error) {
 type payload struct {
 	offer *transfer.Message
 	text  bool
-	size  int64                          // bytes on the wire (filesize or zipsize)
-	write func(io.Writer) (int64, error) // streams exactly size bytes
+	size  int64 // bytes on the wire (filesize or zipsize)
+	// write streams bytes off..size; off > 0 only if resumable.
+	write     func(w io.Writer, off int64) (int64, error)
+	resumable bool // the source can be read again from any offset
 	// source is a file's reader, for a DataPath that reads it itself
 	// (write stays the way the Go pipeline reads it); nil for a directory.
 	source io.Reader
@@ -121,12 +129,9 @@ func (c *Client) SendFile(ctx context.Context, name string, size int64, r io.Rea
 	if name == "" {
 		return nil, errors.New("wormhole: send file: empty name")
 	}
-	return c.send(ctx, opts, payload{
-		offer:  transfer.FileOfferMessage(name, size),
-		size:   size,
-		write:  func(w io.Writer) (int64, error) { return io.Copy(w, io.LimitReader(r, size)) },
-		source: r,
-	})
+	p := payload{offer: transfer.FileOfferMessage(name, size), size: size, source: r}
+	p.write, p.resumable = fileSource(r, size)
+	return c.send(ctx, opts, p)
 }
 
 // SendDirectory offers a directory called dirname whose content is
@@ -144,7 +149,13 @@ func (c *Client) SendDirectory(ctx context.Context, dirname string, entries []tr
 	return c.send(ctx, opts, payload{
 		offer: transfer.DirOfferMessage(dirname, plan),
 		size:  plan.Size(),
-		write: plan.WriteTo,
+		// The zip's bytes are deterministic: a resume builds it again and
+		// skips what the receiver holds.
+		write: func(w io.Writer, off int64) (int64, error) {
+			n, err := plan.WriteTo(&skipWriter{w: w, n: off})
+			return n - off, err
+		},
+		resumable: true,
 	})
 }
 
@@ -154,7 +165,7 @@ func (c *Client) send(ctx context.Context, opts SendOptions, p payload) (*Transf
 	w := opts.Wormhole
 	if w == nil {
 		var err error
-		if w, err = c.New(ctx); err != nil {
+		if w, err = c.newSession(ctx, c.resumeVersions(c.resumeEnabled() && p.resumable)); err != nil {
 			return nil, err
 		}
 	}
@@ -254,17 +265,64 @@ wait:
 
 	dctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	go watchPeer(dctx, w, abort)
-	conn, key, err := c.connectTransit(dctx, w, true, own, peer)
+	rs := &resumer{c: c, w: w, sender: true, onLost: opts.OnReconnect,
+		enabled: c.resumeEnabled() && w.resume && p.resumable && peerResumes(w.PeerVersions())}
+	rs.peer = make(chan *transfer.Resume)
+	go watchPeer(dctx, w, abort, rs.peer)
+	conn, key, err := c.connectTransit(dctx, w, true, own, peer, transitKeyPurpose)
 	if err != nil {
 		return cause(dctx, err)
 	}
-	defer conn.Close()
 	own.close()
-	if err := c.sendPayload(dctx, conn, key, p, opts.Progress); err != nil {
-		return err
+	st := newSendState(rs.enabled)
+	rs.phase = func(ctx context.Context, conn net.Conn, key []byte, peer *transfer.Resume) error {
+		if !rs.enabled {
+			return c.sendPayload(ctx, conn, key, p, opts.Progress)
+		}
+		off := int64(0)
+		if peer != nil {
+			if !peer.HasOffset || peer.Offset > p.size {
+				return fmt.Errorf("%w: resume message without a valid offset", errTransferFailed)
+			}
+			off = peer.Offset
+			if err := st.rewind(off, peer.SHA256, p.write); err != nil {
+				return err
+			}
+		}
+		return sendFrom(ctx, conn, key, st, off, p.size, p.write, opts.Progress, rs.enabled)
 	}
-	conn.Close()
+	if err := rs.run(dctx, conn, key); err != nil {
+		return cause(dctx, err)
+	}
 	closeHappy(ctx, c, w)
 	return nil
+}
+
+// fileSource streams a file's bytes from r; it can resume when r can
+// seek (from its current position) or read at offsets.
+func fileSource(r io.Reader, size int64) (func(io.Writer, int64) (int64, error), bool) {
+	once := func(w io.Writer, _ int64) (int64, error) { return io.Copy(w, io.LimitReader(r, size)) }
+	if s, ok := r.(io.Seeker); ok {
+		// A pipe is an *os.File too, but cannot seek (nor read at offsets).
+		start, err := s.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return once, false
+		}
+		first := true
+		return func(w io.Writer, off int64) (int64, error) {
+			if !first || off != 0 {
+				if _, err := s.Seek(start+off, io.SeekStart); err != nil {
+					return 0, err
+				}
+			}
+			first = false
+			return io.Copy(w, io.LimitReader(r, size-off))
+		}, true
+	}
+	if ra, ok := r.(io.ReaderAt); ok {
+		return func(w io.Writer, off int64) (int64, error) {
+			return io.Copy(w, io.NewSectionReader(ra, off, size-off))
+		}, true
+	}
+	return once, false
 }

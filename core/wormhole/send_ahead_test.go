@@ -1,3 +1,5 @@
+//go:build !js
+
 package wormhole_test
 
 import (
@@ -6,15 +8,14 @@ import (
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/wormhole"
-	"github.com/wasmhole/wasmhole/internal/peers"
+	"github.com/wasmhole/wasmhole/internal/relaytest"
 )
 
 // A page allocates the code while the user is still choosing what to
 // send (SendOptions.Wormhole): the send then reports that code at once and
 // runs on that session; a different Code is refused, not silently ignored.
 func TestSendOnAllocatedWormhole(t *testing.T) {
-	peers.RequireNetns(t)
-	srv := peers.StartReference(t, 0, 0)
+	srv := relaytest.Start(t, relaytest.Options{})
 	ctx := xferCtx(t, time.Minute)
 	snd, rcv, _, _ := coreClients(t, srv, true)
 

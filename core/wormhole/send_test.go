@@ -120,10 +120,11 @@ func TestCoreToCore(t *testing.T) {
 			t.Fatal(err)
 		}
 		v, err := tr.Verifier(ctx)
-		if err != nil || len(v) != 32 || !bytes.Equal(v, offer.Verifier()) {
-			t.Fatalf("verifiers %x / %x (%v)", v, offer.Verifier(), err)
+		ov, oerr := offer.Verifier(ctx)
+		if err != nil || oerr != nil || len(v) != 32 || !bytes.Equal(v, ov) {
+			t.Fatalf("verifiers %x / %x (%v, %v)", v, ov, err, oerr)
 		}
-		if err := offer.Accept(ctx, io.Discard, nil); err == nil {
+		if err := offer.Accept(ctx, io.Discard, wormhole.AcceptOptions{}); err == nil {
 			t.Fatal("Accept of a text offer succeeded")
 		}
 	})
@@ -154,7 +155,7 @@ func TestCoreToCore(t *testing.T) {
 				t.Fatalf("offer %+v", offer)
 			}
 			h := sha256.New()
-			if err := offer.Accept(ctx, h, rprog.fn); err != nil {
+			if err := offer.Accept(ctx, h, wormhole.AcceptOptions{Progress: rprog.fn}); err != nil {
 				t.Fatalf("Accept: %v\n%s", err, rlog)
 			}
 			if err := tr.Wait(); err != nil {
@@ -193,7 +194,7 @@ func TestCoreToCore(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := t.TempDir()
-		offer, path, err := rcv.ReceiveToDir(ctx, tr.Code(), out, nil)
+		offer, path, err := rcv.ReceiveToDir(ctx, tr.Code(), out, wormhole.AcceptOptions{})
 		if err != nil {
 			t.Fatalf("%v\n%s", err, rlog)
 		}
@@ -233,12 +234,12 @@ func TestCoreToCore(t *testing.T) {
 		dir := t.TempDir()
 		taken := filepath.Join(dir, "taken")
 		os.WriteFile(taken, []byte("keep me"), 0o644)
-		if err := offer.AcceptToPath(ctx, taken, nil); !errors.Is(err, fs.ErrExist) {
+		if err := offer.AcceptToPath(ctx, taken, wormhole.AcceptOptions{}); !errors.Is(err, fs.ErrExist) {
 			t.Fatalf("AcceptToPath over a file: %v", err)
 		}
 		// The offer is still open; another path works.
 		free := filepath.Join(dir, "free")
-		if err := offer.AcceptToPath(ctx, free, nil); err != nil {
+		if err := offer.AcceptToPath(ctx, free, wormhole.AcceptOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tr.Wait(); err != nil {
@@ -268,7 +269,7 @@ func TestCoreToCore(t *testing.T) {
 		}
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "same.bin"), []byte("old"), 0o644)
-		_, _, err = rcv.ReceiveToDir(ctx, tr.Code(), dir, nil)
+		_, _, err = rcv.ReceiveToDir(ctx, tr.Code(), dir, wormhole.AcceptOptions{})
 		if !errors.Is(err, fs.ErrExist) {
 			t.Fatalf("ReceiveToDir: %v", err)
 		}
@@ -298,7 +299,7 @@ func TestCoreToCore(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := t.TempDir()
-		_, _, rerr := rcv.ReceiveToDir(ctx, "78-wrong-code", out, nil)
+		_, _, rerr := rcv.ReceiveToDir(ctx, "78-wrong-code", out, wormhole.AcceptOptions{})
 		serr := tr.Wait()
 		for _, err := range []error{rerr, serr} {
 			if !errors.Is(err, wormhole.ErrWrongCode) {
@@ -319,7 +320,7 @@ func TestCoreToCore(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := t.TempDir()
-		_, _, rerr := rcv.ReceiveToDir(ctx, tr.Code(), out, nil)
+		_, _, rerr := rcv.ReceiveToDir(ctx, tr.Code(), out, wormhole.AcceptOptions{})
 		if rerr == nil || tr.Wait() == nil {
 			t.Fatalf("receiver %v, sender %v", rerr, tr.Wait())
 		}
@@ -356,7 +357,7 @@ func TestCoreToCore(t *testing.T) {
 			}
 			out := t.TempDir()
 			start := time.Now()
-			_, _, rerr := rcv.ReceiveToDir(rctx, tr.Code(), out, rprog)
+			_, _, rerr := rcv.ReceiveToDir(rctx, tr.Code(), out, wormhole.AcceptOptions{Progress: rprog})
 			serr := tr.Wait()
 			if rerr == nil || serr == nil {
 				t.Fatalf("receiver %v, sender %v", rerr, serr)
@@ -411,7 +412,7 @@ func TestCoreToCore(t *testing.T) {
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 		defer rcancel()
 		start := time.Now()
-		rerr := offer.Accept(rctx, io.Discard, nil)
+		rerr := offer.Accept(rctx, io.Discard, wormhole.AcceptOptions{})
 		serr := tr.Wait()
 		if !errors.Is(rerr, context.DeadlineExceeded) {
 			t.Errorf("receiver: %v", rerr)
@@ -641,7 +642,7 @@ func TestPeerGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := t.TempDir()
-			_, _, rerr := rcv.ReceiveToDir(ctx, tr.Code(), out, rprog)
+			_, _, rerr := rcv.ReceiveToDir(ctx, tr.Code(), out, wormhole.AcceptOptions{Progress: rprog})
 			serr := tr.Wait()
 			var at time.Time
 			select {
@@ -706,7 +707,7 @@ func TestNoAckBeforeStored(t *testing.T) {
 					})
 				}
 			}
-			rerr := offer.AcceptToPath(ctx, target, intrude)
+			rerr := offer.AcceptToPath(ctx, target, wormhole.AcceptOptions{Progress: intrude})
 			serr := tr.Wait()
 			if !errors.Is(rerr, fs.ErrExist) && !strings.Contains(strings.ToLower(fmtErr(rerr)), "exist") && !strings.Contains(strings.ToLower(fmtErr(rerr)), "not empty") {
 				t.Errorf("receiver: %v, want a refusal to overwrite", rerr)
@@ -733,8 +734,8 @@ func fmtErr(err error) string {
 	return err.Error()
 }
 
-// TestAcceptFinish: the caller's finish step runs before the ack; when it
-// fails the sender is told with its text and AcceptFinish returns it.
+// TestAcceptFinish: AcceptOptions.Finish, the caller's finish step runs before the ack; when it
+// fails the sender is told with its text and Accept returns it.
 func TestAcceptFinish(t *testing.T) {
 	srv := relaytest.Start(t, relaytest.Options{})
 	for _, fail := range []bool{false, true} {
@@ -757,7 +758,7 @@ func TestAcceptFinish(t *testing.T) {
 				}
 				return nil
 			}
-			rerr := offer.AcceptFinish(ctx, &got, nil, finish)
+			rerr := offer.Accept(ctx, &got, wormhole.AcceptOptions{Finish: finish})
 			serr := tr.Wait()
 			if finishedWith != size {
 				t.Errorf("finish ran with %d bytes written, want all %d", finishedWith, size)
@@ -774,8 +775,8 @@ func TestAcceptFinish(t *testing.T) {
 			if !errors.Is(serr, wormhole.ErrPeerCancelled) || !strings.Contains(fmtErr(serr), "disk on fire") {
 				t.Errorf("sender: %v, want ErrPeerCancelled with the receiver's text", serr)
 			}
-			if err := offer.AcceptFinish(ctx, io.Discard, nil, nil); err == nil {
-				t.Error("a second AcceptFinish succeeded")
+			if err := offer.Accept(ctx, io.Discard, wormhole.AcceptOptions{}); err == nil {
+				t.Error("a second Accept succeeded")
 			}
 		})
 	}

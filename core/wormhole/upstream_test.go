@@ -91,7 +91,7 @@ func TestUpstreamFolderZip(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer raw.Close()
-			if err := offer.Accept(ctx, raw, nil); err != nil {
+			if err := offer.Accept(ctx, raw, wormhole.AcceptOptions{}); err != nil {
 				t.Fatalf("Accept: %v\n%s\n%s", err, cli.Output(), log)
 			}
 			if err := cli.Wait(ctx); err != nil {

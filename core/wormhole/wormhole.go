@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/wasmhole/wasmhole/core/client"
@@ -37,10 +38,16 @@ type Client struct {
 	// AppVersions is sent to the peer as "app_versions" in the version
 	// message; nil = {}.
 	AppVersions map[string]any
-	Logger      logr.Logger // zero = discard
-	Rand        io.Reader   // nil = crypto/rand
+	// ResumeTimeout bounds how long a file transfer between two wasmhole
+	// ends keeps reconnecting after its transit connection failed
+	// (docs/resume.md); 0 = DefaultResumeTimeout, negative = never
+	// resume (and do not advertise it). Stock CLIs never resume.
+	ResumeTimeout time.Duration
+	Logger        logr.Logger // zero = discard
+	Rand          io.Reader   // nil = crypto/rand
 	// DataPath, if not nil, moves the bytes of file transfers in place of
-	// the built-in pipeline (the browser's JS workers); see DataPath.
+	// the built-in pipeline (the browser's JS workers); see DataPath. It
+	// is not used for a transfer that may resume (docs/resume.md).
 	DataPath DataPath
 }
 
@@ -65,6 +72,7 @@ type Wormhole struct {
 	client *Client
 	url    string
 	log    logr.Logger
+	resume bool // our app_versions advertise resume (docs/resume.md)
 
 	mu      sync.Mutex
 	m       *client.Machine
@@ -92,15 +100,22 @@ type Wormhole struct {
 
 // New connects to the mailbox server, binds and waits for the welcome
 // (see MOTD). The first connection must succeed; later drops are
-// reconnected transparently. ctx only bounds New itself.
+// reconnected transparently. ctx only bounds New itself. Unless
+// ResumeTimeout is negative, it advertises resume (docs/resume.md), so that
+// a file sent over it (SendOptions.Wormhole) can resume with a wasmhole peer.
 func (c *Client) New(ctx context.Context) (*Wormhole, error) {
+	return c.newSession(ctx, c.resumeVersions(c.resumeEnabled()))
+}
+
+// newSession is New with the app_versions to send.
+func (c *Client) newSession(ctx context.Context, versions map[string]any) (*Wormhole, error) {
 	r := c.Rand
 	if r == nil {
 		r = rand.Reader
 	}
 	var av json.RawMessage
-	if c.AppVersions != nil {
-		b, err := json.Marshal(c.AppVersions)
+	if versions != nil {
+		b, err := json.Marshal(versions)
 		if err != nil {
 			return nil, fmt.Errorf("wormhole: encoding AppVersions: %w", err)
 		}
@@ -112,8 +127,10 @@ func (c *Client) New(ctx context.Context) (*Wormhole, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wormhole: %w", err)
 	}
+	_, advertised := versions[resumeKey]
 	w := &Wormhole{
 		client:  c,
+		resume:  advertised,
 		url:     c.mailboxURL(),
 		log:     c.Logger,
 		m:       m,

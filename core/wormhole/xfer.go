@@ -197,9 +197,10 @@ func (c *Client) parsePeerTransit(raw []byte) transit.Hints {
 	return m.Hints
 }
 
-// connectTransit derives the transit key and runs the connection race.
-func (c *Client) connectTransit(ctx context.Context, w *Wormhole, sender bool, own *ownTransit, peer transit.Hints) (net.Conn, []byte, error) {
-	key, err := w.DeriveKey(transitKeyPurpose, 32)
+// connectTransit derives the transit key (purpose transitKeyPurpose, or
+// that of a resume attempt) and runs the connection race.
+func (c *Client) connectTransit(ctx context.Context, w *Wormhole, sender bool, own *ownTransit, peer transit.Hints, purpose string) (net.Conn, []byte, error) {
+	key, err := w.DeriveKey(purpose, 32)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,7 +233,9 @@ func (c *Client) connectTransit(ctx context.Context, w *Wormhole, sender bool, o
 // gave up, which must end our transit phase now (abort closes the
 // connection) rather than after the race's timeout. It returns when
 // Receive fails, at the latest when ctx ends.
-func watchPeer(ctx context.Context, w *Wormhole, abort context.CancelCauseFunc) {
+//
+// With resume negotiated, the peer's resume messages go to resumes.
+func watchPeer(ctx context.Context, w *Wormhole, abort context.CancelCauseFunc, resumes chan<- *transfer.Resume) {
 	for {
 		m, err := recvMsg(ctx, w)
 		if errors.Is(err, transfer.ErrMalformed) && ctx.Err() == nil {
@@ -245,6 +248,13 @@ func watchPeer(ctx context.Context, w *Wormhole, abort context.CancelCauseFunc) 
 			abort(peerError(m.Error))
 			return
 		}
+		if m.Resume != nil && resumes != nil {
+			select {
+			case resumes <- m.Resume:
+			case <-ctx.Done():
+				return
+			}
+		}
 	}
 }
 
@@ -255,10 +265,11 @@ type reporter struct {
 	progress func(done, total int64)
 }
 
-func newReporter(total int64, progress func(done, total int64)) *reporter {
-	r := &reporter{total: total, progress: progress}
+// A resumed transfer starts counting at the offset, done > 0.
+func newReporterAt(done, total int64, progress func(done, total int64)) *reporter {
+	r := &reporter{n: done, total: total, progress: progress}
 	if progress != nil {
-		progress(0, total)
+		progress(done, total)
 	}
 	return r
 }
@@ -310,7 +321,11 @@ func connEnded(err error) bool {
 // connEnded. Then it waits up to peerErrorGrace for the peer's {"error"}
 // (watchPeer cancels ctx with it); without one the peer is gone:
 // ErrPeerGone. ctx's cause wins as in cause.
-func dataErr(ctx context.Context, err error, gone bool) error {
+func dataErr(ctx context.Context, err error, gone, resumable bool) error {
+	if resumable && gone && ctx.Err() == nil {
+		// No grace: a peer's {"error"} ends the resume loop anyway.
+		return fmt.Errorf("%w: %w", errConnLost, err)
+	}
 	if ctx.Err() == nil && gone {
 		t := time.NewTimer(peerErrorGrace)
 		select {
@@ -336,11 +351,19 @@ func dataErr(ctx context.Context, err error, gone bool) error {
 // the file or building the zip) and hashes; another seals the records and
 // writes them to the connection.
 func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write func(io.Writer) (int64, error), progress func(sent, total int64)) error {
+	from := func(w io.Writer, _ int64) (int64, error) { return write(w) }
+	return sendFrom(ctx, conn, key, &sendState{h: sha256.New()}, 0, size, from, progress, false)
+}
+
+// sendFrom is sendData from byte off on, with the hash of the bytes
+// before off in st (resume.go). write(w, off) streams bytes off..size.
+// With resumable, a connection that ends returns errConnLost at once.
+func sendFrom(ctx context.Context, conn net.Conn, key []byte, st *sendState, off, size int64, write func(io.Writer, int64) (int64, error), progress func(sent, total int64), resumable bool) error {
 	defer watchConn(ctx, conn)()
 	sendKey, recvKey := transit.RecordKeys(key, true)
 	tw := transit.NewWriter(conn, sendKey)
-	report := newReporter(size, progress)
-	p := newChunkPipe(size)
+	report := newReporterAt(off, size, progress)
+	p := newChunkPipe(size - off)
 	var sendErr error
 	sent := make(chan struct{})
 	go func() {
@@ -357,22 +380,22 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 			p.free <- buf
 		}
 	}()
-	h := sha256.New()
-	cw := &chunkWriter{p: p, h: h}
-	n, err := write(cw)
+	h := st.h
+	cw := &chunkWriter{p: p, h: h, passed: st.passed(off)}
+	n, err := write(cw, off)
 	if err == nil {
 		err = cw.flush()
 	}
 	close(p.full)
 	<-sent
 	if sendErr != nil {
-		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, sendErr), true)
+		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, sendErr), true, resumable)
 	}
 	if err != nil {
 		return cause(ctx, fmt.Errorf("%w: reading the data: %w", errTransferFailed, err))
 	}
-	if n != size {
-		return fmt.Errorf("%w: sent %d bytes, offered %d", errTransferFailed, n, size)
+	if n != size-off {
+		return fmt.Errorf("%w: sent %d bytes, offered %d", errTransferFailed, off+n, size)
 	}
 	if size == 0 {
 		// wormhole-william receivers (<= 1.0.8) read a record before they
@@ -381,10 +404,10 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 		// record wakes them; Python and we read nothing for size 0 and
 		// ack at once, the record staying unread.
 		if err := tw.WriteRecord(nil); err != nil {
-			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true)
+			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true, resumable)
 		}
 	}
-	return awaitAck(ctx, conn, recvKey, h.Sum(nil))
+	return awaitAck(ctx, conn, recvKey, h.Sum(nil), resumable)
 }
 
 // receiveData reads exactly size bytes from the transit connection into
@@ -396,15 +419,23 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 // Two stages overlap (see chunkPipe): another goroutine reads and opens
 // the records; this one writes to dst and hashes.
 func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst io.Writer, progress func(got, total int64), finish func() error) error {
+	return receiveInto(ctx, conn, key, &recvState{h: sha256.New()}, size, dst, progress, finish, false)
+}
+
+// receiveInto is receiveData going on from what st holds (resume.go):
+// st.n bytes already in dst with hash st.h, finish already run if
+// st.finished. With resumable, a connection that ends returns
+// errConnLost at once; st then says what dst holds.
+func receiveInto(ctx context.Context, conn net.Conn, key []byte, st *recvState, size int64, dst io.Writer, progress func(got, total int64), finish func() error, resumable bool) error {
 	defer watchConn(ctx, conn)()
 	sendKey, recvKey := transit.RecordKeys(key, false)
-	report := newReporter(size, progress)
+	report := newReporterAt(st.n, size, progress)
 	src := transit.NewReader(conn, recvKey, 0)
-	p := newChunkPipe(size)
+	p := newChunkPipe(size - st.n)
 	var readErr error
 	go func() {
 		defer close(p.full)
-		var n int64
+		n := st.n
 		for n < size {
 			buf := p.get()
 			if buf == nil {
@@ -426,7 +457,7 @@ func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst
 			}
 		}
 	}()
-	h := sha256.New()
+	h := st.h
 	var writeErr error
 	for buf := range p.full {
 		if writeErr == nil {
@@ -436,6 +467,7 @@ func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst
 				conn.Close() // unblocks the reading stage
 			} else {
 				h.Write(buf)
+				st.n += int64(len(buf))
 				report.add(len(buf))
 			}
 		}
@@ -445,7 +477,13 @@ func receiveData(ctx context.Context, conn net.Conn, key []byte, size int64, dst
 		return fmt.Errorf("%w: writing the data: %w", errTransferFailed, writeErr)
 	}
 	if readErr != nil {
-		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, readErr), connEnded(readErr))
+		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, readErr), connEnded(readErr), resumable)
 	}
-	return sendAck(ctx, conn, sendKey, h.Sum(nil), finish)
+	if finish != nil && !st.finished {
+		st.finished = true
+		if err := finish(); err != nil {
+			return err
+		}
+	}
+	return sendAck(ctx, conn, sendKey, h.Sum(nil), nil, resumable)
 }

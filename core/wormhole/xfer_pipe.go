@@ -72,6 +72,9 @@ type chunkWriter struct {
 	p   *chunkPipe
 	h   hash.Hash
 	buf []byte
+	// passed, if set, is told the size of each buffer passed on, after
+	// it was hashed (resume keeps hash snapshots at these boundaries).
+	passed func(n int)
 }
 
 func (w *chunkWriter) Write(b []byte) (int, error) {
@@ -128,6 +131,9 @@ func (w *chunkWriter) flush() error {
 
 func (w *chunkWriter) pass() {
 	w.h.Write(w.buf)
+	if w.passed != nil {
+		w.passed(len(w.buf))
+	}
 	w.p.full <- w.buf
 	w.buf = nil
 }

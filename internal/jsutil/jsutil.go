@@ -62,20 +62,27 @@ func firstArg(args []js.Value) js.Value {
 // Error describes a thrown or rejected JS value: "Name: message" for an
 // Error object other than a plain Error, its message for a plain one,
 // "JavaScript error" for undefined or null, and String(v) for anything
-// else.
-func Error(v js.Value) error {
+// else. The error is a *ValueError, so a caller can read the value (its
+// name, say) with errors.As.
+func Error(v js.Value) error { return &ValueError{Value: v} }
+
+// ValueError is a thrown or rejected JS value as a Go error.
+type ValueError struct{ Value js.Value }
+
+func (e *ValueError) Error() string {
+	v := e.Value
 	if v.IsUndefined() || v.IsNull() {
-		return errors.New("JavaScript error")
+		return "JavaScript error"
 	}
 	if v.Type() == js.TypeObject {
 		if m := v.Get("message"); m.Type() == js.TypeString {
 			if n := v.Get("name"); n.Type() == js.TypeString && n.String() != "Error" {
-				return fmt.Errorf("%s: %s", n.String(), m.String())
+				return n.String() + ": " + m.String()
 			}
-			return errors.New(m.String())
+			return m.String()
 		}
 	}
-	return fmt.Errorf("%s", js.Global().Call("String", v).String())
+	return js.Global().Call("String", v).String()
 }
 
 // Catch runs fn and turns a thrown JS exception into an error. Go panics

@@ -16,7 +16,7 @@ import { freePort, sha256File, randomFile } from './util.mjs';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = path.join(REPO, 'web/test/artifacts');
 export const CHROMIUM = process.env.WASMHOLE_CHROMIUM || '/usr/bin/chromium';
-const GO = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : 'go';
+export const GO = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : 'go';
 const run = promisify(execFile);
 
 export { need, freePort, CLI, sha256File, randomFile } from './util.mjs';
@@ -101,22 +101,29 @@ export async function makeSite(config, prefix = 'some/deep/path') {
  * on free ports. Returns {http, tcp, mailboxURL, transitURL, pageURL, stop}.
  */
 export async function startRelay(opts = {}) {
-  const httpPort = await freePort();
+  const httpPort = opts.httpPort || await freePort();
   const tcpPort = opts.tcpPort || await freePort();
   const base = `127.0.0.1:${httpPort}`;
   const config = opts.config ?? { mailbox: '', transit: '', transitTCP: `127.0.0.1:${tcpPort}` };
   const site = await makeSite(config, opts.prefix);
   const bin = await buildRelay();
   const logPath = path.join(site.root, 'relay.log');
-  const log = fs.openSync(logPath, 'w');
-  const proc = spawn(bin, ['serve', '--http', base, '--transit-tcp', `127.0.0.1:${tcpPort}`,
-    '--db', ':memory:', '--site', site.root, '--admin-socket', path.join(site.root, 'admin.sock'),
-    '--log-level', 'warn', ...(opts.args || [])], { stdio: ['ignore', log, log] });
-  const exited = once(proc, 'exit');
-  await Promise.race([waitForPort(httpPort), exited.then(() => {
-    throw new Error(`relay exited: ${fs.readFileSync(logPath, 'utf8')}`);
-  })]);
-  await waitForPort(tcpPort);
+  const log = fs.openSync(logPath, 'a');
+  // opts.db keeps the mailboxes in a file, so that a restart (below) finds them.
+  const db = opts.db ? path.join(site.root, 'relay.sqlite') : ':memory:';
+  let proc;
+  let exited;
+  const spawnRelay = async () => {
+    proc = spawn(bin, ['serve', '--http', base, '--transit-tcp', `127.0.0.1:${tcpPort}`,
+      '--db', db, '--site', site.root, '--admin-socket', path.join(site.root, 'admin.sock'),
+      '--log-level', 'warn', ...(opts.args || [])], { stdio: ['ignore', log, log] });
+    exited = once(proc, 'exit');
+    await Promise.race([waitForPort(httpPort), exited.then(() => {
+      throw new Error(`relay exited: ${fs.readFileSync(logPath, 'utf8')}`);
+    })]);
+    await waitForPort(tcpPort);
+  };
+  await spawnRelay();
   return {
     http: base,
     tcp: `127.0.0.1:${tcpPort}`,
@@ -125,10 +132,19 @@ export async function startRelay(opts = {}) {
     pageURL: `http://${base}/${site.prefix}/`,
     site,
     log: () => fs.readFileSync(logPath, 'utf8'),
+    /** SIGKILL, as a crash: nothing is flushed or closed. */
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+    /** Starts the relay again on the same ports and database. */
+    restart: spawnRelay,
     async stop() {
-      proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
       await fsp.rm(site.root, { recursive: true, force: true });
     },
   };

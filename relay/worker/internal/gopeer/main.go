@@ -102,7 +102,7 @@ func receive(ctx context.Context, c *wormhole.Client, code, out string) error {
 	if o.Kind != wormhole.File {
 		return fmt.Errorf("offer is %v, want a file", o.Kind)
 	}
-	if err := o.AcceptToPath(ctx, out, nil); err != nil {
+	if err := o.AcceptToPath(ctx, out, wormhole.AcceptOptions{}); err != nil {
 		return err
 	}
 	fmt.Printf("received %s (%d bytes)\n", o.Name, o.Size)
