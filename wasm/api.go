@@ -217,7 +217,11 @@ func registerLowLevel(set func(string, func([]js.Value) any)) {
 				return nil, err
 			}
 			id, h := newHandle(nil)
-			w, err := c.New(h.ctx)
+			open := c.New
+			if o := argOr(args, 0); o.Type() == js.TypeObject && o.Get("forSend").Truthy() {
+				open = c.NewSend
+			}
+			w, err := open(h.ctx)
 			if err != nil {
 				dropHandle(id)
 				return nil, err

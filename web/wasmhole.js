@@ -160,12 +160,15 @@ export class Wasmhole {
   // ---- low level: one mailbox session -------------------------------
 
   /**
-   * Opens a wormhole (mailbox connection) for any appid.
-   * @param {ClientOptions} [opts]
+   * Opens a wormhole (mailbox connection) for any appid. With
+   * opts.forSend the wormhole is meant for a later send (the wormhole
+   * option of sendFile and friends) and also advertises resume
+   * (docs/resume.md), as the send's own wormhole would.
+   * @param {ClientOptions & {forSend?: boolean}} [opts]
    * @returns {Promise<Wormhole>}
    */
   async open(opts = {}) {
-    const h = await this._call('open', [this._clientOptions(opts)]);
+    const h = await this._call('open', [{ ...this._clientOptions(opts), forSend: !!opts.forSend }]);
     return new Wormhole(this, h);
   }
 

@@ -100,10 +100,18 @@ type Wormhole struct {
 
 // New connects to the mailbox server, binds and waits for the welcome
 // (see MOTD). The first connection must succeed; later drops are
-// reconnected transparently. ctx only bounds New itself. Unless
-// ResumeTimeout is negative, it advertises resume (docs/resume.md), so that
-// a file sent over it (SendOptions.Wormhole) can resume with a wasmhole peer.
+// reconnected transparently. ctx only bounds New itself. Its version
+// message carries exactly c.AppVersions.
 func (c *Client) New(ctx context.Context) (*Wormhole, error) {
+	return c.newSession(ctx, c.AppVersions)
+}
+
+// NewSend is New for a wormhole that a file will be sent over later
+// (SendOptions.Wormhole; a page opens it while the user is still choosing):
+// unless ResumeTimeout is negative it also advertises resume
+// (docs/resume.md), as SendFile's own session does, so the transfer can
+// resume with a wasmhole peer.
+func (c *Client) NewSend(ctx context.Context) (*Wormhole, error) {
 	return c.newSession(ctx, c.resumeVersions(c.resumeEnabled()))
 }
 

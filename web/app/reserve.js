@@ -25,7 +25,7 @@ export class Reserver {
     if (this.pending || this.client.state === 'failed') return;
     this.pending = (async () => {
       const wh = await this.client.ready;
-      const w = await wh.open();
+      const w = await wh.open({ forSend: true });
       await w.allocateCode();
       return w;
     })().catch(() => null); // a send without it allocates as before
