@@ -55,7 +55,7 @@ type Config struct {
 	// DisallowList makes "list" answer an empty list.
 	DisallowList bool
 	// HashcashBits > 0 requires a hashcash stamp with that many leading
-	// zero bits (submit-permissions, protocol.md §1.4) before bind.
+	// zero bits (submit-permissions, docs/protocol.md §1.4) before bind.
 	HashcashBits int
 	// Expiry is how long a mailbox may go untouched before the pruner
 	// deletes it (default 11 min); PruneInterval is how often the pruner

@@ -243,7 +243,7 @@ func (m *Machine) closeSide(o *out, mb *mailbox, side, mood string) {
 }
 
 // summarize gives the usage result of a finished mailbox, like the
-// reference's usage database (protocol.md §1.8).
+// reference's usage database (docs/protocol.md §1.8).
 func summarize(sides []store.MailboxSide, pruned bool) string {
 	result := "happy"
 	switch len(sides) {

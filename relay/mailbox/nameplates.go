@@ -121,7 +121,7 @@ func checkNameplate(f Field) error {
 // claimNameplate claims name for side, creating the nameplate and its
 // mailbox on first claim, and opens that mailbox for the side. A third side
 // is refused before anything is recorded, so it cannot crowd out the two
-// legitimate ones (unlike the reference, protocol.md §1.5).
+// legitimate ones (unlike the reference, docs/protocol.md §1.5).
 func (m *Machine) claimNameplate(o *out, a *app, name, side string) (*nameplate, error) {
 	np := a.nameplates[name]
 	if np == nil {

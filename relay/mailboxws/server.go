@@ -99,7 +99,7 @@ type Options struct {
 	// Expiry and PruneInterval: see relay/mailbox (defaults 11 and 5 min).
 	Expiry, PruneInterval time.Duration
 	// Hashcash > 0 requires a hashcash stamp of that many bits before
-	// bind (protocol.md §1.4). Python CLIs cannot do this: keep it off
+	// bind (docs/protocol.md §1.4). Python CLIs cannot do this: keep it off
 	// unless under attack.
 	Hashcash int
 	// Now is the clock (default time.Now).
