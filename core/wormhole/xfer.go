@@ -337,6 +337,7 @@ func dataErr(ctx context.Context, err error, gone bool) error {
 // writes them to the connection.
 func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write func(io.Writer) (int64, error), progress func(sent, total int64)) error {
 	defer watchConn(ctx, conn)()
+	transitnet.ReadAhead(conn) // the ack may come as the last record goes
 	sendKey, recvKey := transit.RecordKeys(key, true)
 	tw := transit.NewWriter(conn, sendKey)
 	report := newReporter(size, progress)
@@ -375,16 +376,22 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 		return fmt.Errorf("%w: sent %d bytes, offered %d", errTransferFailed, n, size)
 	}
 	if size == 0 {
-		// wormhole-william receivers (<= 1.0.8) read a record before they
-		// compare the byte count with the size, so a 0-byte file, which
-		// has no data records, leaves them waiting forever. One empty
-		// record wakes them; Python and we read nothing for size 0 and
-		// ack at once, the record staying unread.
-		if err := tw.WriteRecord(nil); err != nil {
-			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true)
-		}
+		wakeEmpty(tw)
 	}
 	return awaitAck(ctx, conn, recvKey, h.Sum(nil))
+}
+
+// wakeEmpty sends the one empty record of a 0-byte file.
+// wormhole-william receivers (<= 1.0.8) read a record before they compare
+// the byte count with the size, so a 0-byte file, which has no data
+// records, leaves them waiting forever; the empty record wakes them.
+// Python and we read nothing for size 0 and ack at once, the record
+// staying unread, and may have closed the connection by the time it is
+// written: a browser's WebSocket then refuses the write although the ack
+// is already waiting to be read. So a failed write is not the transfer's
+// failure; the ack (or its absence) decides.
+func wakeEmpty(tw *transit.Writer) {
+	_ = tw.WriteRecord(nil)
 }
 
 // receiveData reads exactly size bytes from the transit connection into

@@ -263,8 +263,9 @@ function send(a) {
       }
       while (queue.length) await flush();
       // The last writes are queued in order; not awaited, since a receiver
-      // may close as soon as it has everything and sent its ack (which the
-      // core reads next, and which is the proof of delivery).
+      // may close as soon as it has everything and sent its ack (the proof
+      // of delivery, which a read the core started before this job takes
+      // in: core/transitnet.JSWriter).
       report(sent, true);
       return await ctl.race(hash.digest());
     } finally {

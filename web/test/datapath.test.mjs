@@ -70,9 +70,14 @@ test('the page sends through the JS data path to wormhole receive (sizes around 
   try {
     const p = b.page;
     await openPage(p, relay.pageURL);
-    // Less than a record, and a size that ends mid-record in the fourth
-    // 1 MiB batch.
-    for (const size of [1000, (3 << 20) + 12345]) {
+    // An empty file first, in a fresh page: Python acks a 0-byte file as
+    // soon as the connection stands, while the data path is still starting
+    // its workers, so the ack and the close behind it always arrive before
+    // the core asks for the ack. Chromium dropped such an ack (waiting for
+    // a read when the close came) until the sender kept a read outstanding
+    // (core/transitnet.ReadAhead). Then less than a record, and a size
+    // that ends mid-record in the fourth 1 MiB batch.
+    for (const size of [0, 1000, (3 << 20) + 12345]) {
       const src = path.join(work, `send-${size}.bin`);
       const sum = await randomFile(src, size);
       const before = await dataPathStats(p);
