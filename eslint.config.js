@@ -23,6 +23,8 @@ export default [
     files: ['web/worker.js'],
     languageOptions: { sourceType: 'script', globals: { ...globals.worker, Go: 'readonly' } },
   },
+  // The data path (bundled by esbuild) runs in the client's worker and its own workers.
+  { files: ['web/datapath/*.js'], languageOptions: { globals: globals.worker } },
   { files: ['web/sw.js'], languageOptions: { sourceType: 'script', globals: globals.serviceworker } },
   // Cloudflare Workers: service-worker globals plus WebSocketPair.
   {

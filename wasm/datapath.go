@@ -41,7 +41,8 @@ func (d jsDataPath) Send(ctx context.Context, s wormhole.DataSend) ([]byte, erro
 	if !ok || br.reader.Truthy() {
 		return nil, wormhole.ErrDataPathDeclined
 	}
-	_, writer, ok := transitnet.JSStream(s.Conn)
+	// JSWriter keeps a read outstanding for the ack while JS writes.
+	writer, ok := transitnet.JSWriter(s.Conn)
 	if !ok {
 		return nil, wormhole.ErrDataPathDeclined
 	}

@@ -116,3 +116,8 @@ func dialWebSocket(ctx context.Context, url string) (net.Conn, error) {
 	}
 	return websocket.NetConn(context.WithoutCancel(ctx), c, websocket.MessageBinary), nil
 }
+
+// ReadAhead does nothing natively: the kernel takes in what a TCP or
+// WebSocket peer sends whether or not a read is waiting (stream_js.go
+// says why the browser needs it).
+func ReadAhead(net.Conn) {}

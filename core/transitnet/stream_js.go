@@ -28,6 +28,41 @@ func JSStream(c net.Conn) (reader, writer js.Value, ok bool) {
 	return ws.reader, ws.writer, true
 }
 
+// JSWriter returns the browser's WebSocketStream writer under a transit
+// connection made by Connect, for a data path in JS that writes the
+// records itself while Go goes on reading c (a sender awaiting the
+// receiver's ack). ok is false for other connections.
+//
+// It starts c's next read at once (ReadAhead). The caller must leave no
+// write of its own outstanding when it writes to c again.
+func JSWriter(c net.Conn) (writer js.Value, ok bool) {
+	ws := browserConn(c)
+	if ws == nil || !ws.stream.Truthy() {
+		return js.Value{}, false
+	}
+	ReadAhead(c)
+	return ws.writer, true
+}
+
+// ReadAhead starts c's next read now, if c is a browser WebSocketStream
+// with none outstanding, so that what the peer sends next is taken in as
+// soon as it arrives. A sender calls it before its data: a receiver that
+// got everything sends its ack and closes at once, and Chromium drops a
+// message still waiting for a read when the close follows it, so an ack
+// read only after the last write was handed over could be lost (the
+// reader sees the close, or nothing at all).
+func ReadAhead(c net.Conn) {
+	ws := browserConn(c)
+	if ws == nil || !ws.stream.Truthy() {
+		return
+	}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if !ws.closed {
+		ws.startRead()
+	}
+}
+
 // TakeBuffered returns the bytes c has received but not yet returned from
 // Read (the relay may deliver the first records with the handshake), and
 // forgets them: a data path reading the stream itself consumes them first.

@@ -211,25 +211,7 @@ func (c *browserWS) next() ([]byte, error) {
 			c.mu.Unlock()
 			return nil, net.ErrClosed
 		}
-		if c.pending == nil {
-			// One outstanding read at a time: the browser reads the socket
-			// only as fast as we ask, which is the whole point.
-			ch := make(chan readResult, 1)
-			c.pending = ch
-			p := c.reader.Call("read")
-			go func() {
-				v, err := jsutil.Await(context.Background(), p)
-				switch {
-				case err != nil:
-					ch <- readResult{err: fmt.Errorf("websocket %s: %w", c.url, err)}
-				case v.Get("done").Bool():
-					ch <- readResult{err: io.EOF}
-				default:
-					ch <- readResult{data: jsutil.Bytes(v.Get("value"))}
-				}
-			}()
-		}
-		ch := c.pending
+		ch := c.startRead()
 		c.mu.Unlock()
 		select {
 		case r := <-ch:
@@ -276,6 +258,31 @@ func (c *browserWS) next() ([]byte, error) {
 			return nil, os.ErrDeadlineExceeded
 		}
 	}
+}
+
+// startRead starts the stream's next read unless one is outstanding, and
+// returns the channel its result arrives on; c.mu must be held. One read
+// at a time: the browser reads the socket only as fast as we ask, which
+// is the whole point.
+func (c *browserWS) startRead() chan readResult {
+	if c.pending != nil {
+		return c.pending
+	}
+	ch := make(chan readResult, 1)
+	c.pending = ch
+	p := c.reader.Call("read")
+	go func() {
+		v, err := jsutil.Await(context.Background(), p)
+		switch {
+		case err != nil:
+			ch <- readResult{err: fmt.Errorf("websocket %s: %w", c.url, err)}
+		case v.Get("done").Bool():
+			ch <- readResult{err: io.EOF}
+		default:
+			ch <- readResult{data: jsutil.Bytes(v.Get("value"))}
+		}
+	}()
+	return ch
 }
 
 func (c *browserWS) Write(p []byte) (int, error) {

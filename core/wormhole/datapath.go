@@ -99,10 +99,7 @@ func (c *Client) sendPayload(ctx context.Context, conn net.Conn, key []byte, p p
 		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true, false)
 	}
 	if p.size == 0 {
-		// See sendData: wake up wormhole-william receivers.
-		if err := transit.NewWriter(conn, sendKey).WriteRecord(nil); err != nil {
-			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true, false)
-		}
+		wakeEmpty(transit.NewWriter(conn, sendKey))
 	}
 	return awaitAck(ctx, conn, recvKey, sum, false)
 }

@@ -376,3 +376,37 @@ func TestDataErr(t *testing.T) {
 		})
 	}
 }
+
+// ackedThenClosed is a sender's end of a connection whose receiver acked
+// and closed before the sender wrote again: reads return the ack, writes
+// fail (a browser's WebSocket refuses them once the close came).
+type ackedThenClosed struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c ackedThenClosed) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c ackedThenClosed) Write(p []byte) (int, error) { return 0, net.ErrClosed }
+
+// A receiver (Python, us) acks a 0-byte file at once and may close before
+// the empty record meant for wormhole-william arrives: the transfer still
+// succeeds on the ack it had sent.
+func TestEmptyFileAckBeforeWake(t *testing.T) {
+	key := make([]byte, 32)
+	sendKey, _ := transit.RecordKeys(key, false)
+	ack, err := transfer.NewAck(sha256.New().Sum(nil)).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wire bytes.Buffer
+	if err := transit.NewWriter(&wire, sendKey).WriteRecord(ack); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tcpPair(t)
+	conn := ackedThenClosed{Conn: a, r: &wire}
+	nothing := func(io.Writer) (int64, error) { return 0, nil }
+	if err := sendData(dataCtx(t), conn, key, 0, nothing, nil); err != nil {
+		t.Fatalf("0-byte send with the ack in and the connection closed: %v", err)
+	}
+	t.Logf("0-byte file acked; the wake-up record's write failed with %v and was ignored", net.ErrClosed)
+}

@@ -360,6 +360,7 @@ func sendData(ctx context.Context, conn net.Conn, key []byte, size int64, write 
 // With resumable, a connection that ends returns errConnLost at once.
 func sendFrom(ctx context.Context, conn net.Conn, key []byte, st *sendState, off, size int64, write func(io.Writer, int64) (int64, error), progress func(sent, total int64), resumable bool) error {
 	defer watchConn(ctx, conn)()
+	transitnet.ReadAhead(conn) // the ack may come as the last record goes
 	sendKey, recvKey := transit.RecordKeys(key, true)
 	tw := transit.NewWriter(conn, sendKey)
 	report := newReporterAt(off, size, progress)
@@ -398,16 +399,22 @@ func sendFrom(ctx context.Context, conn net.Conn, key []byte, st *sendState, off
 		return fmt.Errorf("%w: sent %d bytes, offered %d", errTransferFailed, off+n, size)
 	}
 	if size == 0 {
-		// wormhole-william receivers (<= 1.0.8) read a record before they
-		// compare the byte count with the size, so a 0-byte file, which
-		// has no data records, leaves them waiting forever. One empty
-		// record wakes them; Python and we read nothing for size 0 and
-		// ack at once, the record staying unread.
-		if err := tw.WriteRecord(nil); err != nil {
-			return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true, resumable)
-		}
+		wakeEmpty(tw)
 	}
 	return awaitAck(ctx, conn, recvKey, h.Sum(nil), resumable)
+}
+
+// wakeEmpty sends the one empty record of a 0-byte file.
+// wormhole-william receivers (<= 1.0.8) read a record before they compare
+// the byte count with the size, so a 0-byte file, which has no data
+// records, leaves them waiting forever; the empty record wakes them.
+// Python and we read nothing for size 0 and ack at once, the record
+// staying unread, and may have closed the connection by the time it is
+// written: a browser's WebSocket then refuses the write although the ack
+// is already waiting to be read. So a failed write is not the transfer's
+// failure; the ack (or its absence) decides.
+func wakeEmpty(tw *transit.Writer) {
+	_ = tw.WriteRecord(nil)
 }
 
 // receiveData reads exactly size bytes from the transit connection into

@@ -22,7 +22,10 @@ const hashers = new Map(); // session -> hasher
 async function hash(m) {
   let h = hashers.get(m.session);
   if (!h) {
-    h = createSHA256().then((x) => { x.init(); return x; });
+    h = createSHA256().then((x) => {
+      x.init();
+      return x;
+    });
     hashers.set(m.session, h);
   }
   const hasher = await h;
@@ -44,14 +47,21 @@ self.onmessage = async (e) => {
     }
     await ready;
     if (m.op === 'seal') {
-      const out = sealRecords(m.key, m.first, new Uint8Array(m.plain, 0, m.length), m.recordSize,
-        m.dst ? new Uint8Array(m.dst) : undefined);
+      const out = sealRecords(
+        m.key,
+        m.first,
+        new Uint8Array(m.plain, 0, m.length),
+        m.recordSize,
+        m.dst ? new Uint8Array(m.dst) : undefined,
+      );
       self.postMessage({ id: m.id, out: out.buffer, outLength: out.length, plain: m.plain }, [out.buffer, m.plain]);
     } else if (m.op === 'open') {
       const r = openRecords(m.key, m.first, new Uint8Array(m.framed, 0, m.length), m.pieceSize);
       const pieces = r.pieces.map((p) => p.buffer);
-      self.postMessage({ id: m.id, pieces, records: r.records, bytes: r.bytes, framed: m.framed },
-        [...pieces, m.framed]);
+      self.postMessage({ id: m.id, pieces, records: r.records, bytes: r.bytes, framed: m.framed }, [
+        ...pieces,
+        m.framed,
+      ]);
     } else {
       throw new Error(`unknown op ${m.op}`);
     }

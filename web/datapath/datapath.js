@@ -76,7 +76,9 @@ class Pool {
     }
   }
 
-  get size() { return this.workers.length; }
+  get size() {
+    return this.workers.length;
+  }
 
   /** Runs one batch on the next worker (round robin). */
   run(msg, transfer) {
@@ -110,7 +112,8 @@ class Hash {
   update(parts) {
     const lengths = parts.map((u) => u.length); // before the transfer detaches them
     const bufs = parts.map((u) => u.buffer);
-    return hashPool.run({ op: 'hash', session: this.session, bufs, lengths }, bufs)
+    return hashPool
+      .run({ op: 'hash', session: this.session, bufs, lengths }, bufs)
       .then((r) => r.bufs.map((b, i) => new Uint8Array(b, 0, lengths[i])));
   }
 
@@ -132,12 +135,18 @@ class Hash {
 function job(run) {
   let cancelled = null;
   let rejectNow;
-  const stop = new Promise((_, reject) => { rejectNow = reject; });
+  const stop = new Promise((_, reject) => {
+    rejectNow = reject;
+  });
   stop.catch(() => {});
   const ctl = {
-    check() { if (cancelled) throw cancelled; },
+    check() {
+      if (cancelled) throw cancelled;
+    },
     // race makes a wait end early on cancel.
-    race(p) { return Promise.race([p, stop]); },
+    race(p) {
+      return Promise.race([p, stop]);
+    },
   };
   const done = run(ctl);
   done.catch(() => {});
@@ -175,8 +184,12 @@ function netError(err) {
  */
 async function* readBatches(blob, offset, size, ctl, free) {
   const stream = blob.slice(offset, offset + size).stream();
-  let byob = null;
-  try { byob = stream.getReader({ mode: 'byob' }); } catch { byob = null; }
+  let byob;
+  try {
+    byob = stream.getReader({ mode: 'byob' });
+  } catch {
+    byob = null;
+  }
   const reader = byob || stream.getReader();
   let pending = null; // default reader: a chunk partly used
   let got = 0;
@@ -239,10 +252,17 @@ function send(a) {
       const freeOut = [];
       const flush = async () => {
         const { out, outLength, bytes } = await ctl.race(queue.shift());
-        await ctl.race(a.writer.ready).catch((e) => { throw netError(e); });
+        await ctl.race(a.writer.ready).catch((e) => {
+          throw netError(e);
+        });
         ctl.check();
         const w = a.writer.write(new Uint8Array(out, 0, outLength));
-        w.then(() => { if (freeOut.length < inFlight) freeOut.push(out); }, () => {});
+        w.then(
+          () => {
+            if (freeOut.length < inFlight) freeOut.push(out);
+          },
+          () => {},
+        );
         sent += bytes;
         report(sent);
       };
@@ -250,21 +270,30 @@ function send(a) {
         const first = counter;
         const bytes = buf.length;
         counter += Math.ceil(bytes / RECORD);
-        queue.push(hash.update([buf]).then(([plain]) => {
-          const dst = freeOut.pop();
-          const transfer = dst ? [plain.buffer, dst] : [plain.buffer];
-          return p.run({ op: 'seal', key: a.key, first, plain: plain.buffer, length: bytes, recordSize: RECORD, dst }, transfer);
-        }).then((r) => {
-          freePlain.push(r.plain);
-          return { out: r.out, outLength: r.outLength, bytes };
-        }));
+        queue.push(
+          hash
+            .update([buf])
+            .then(([plain]) => {
+              const dst = freeOut.pop();
+              const transfer = dst ? [plain.buffer, dst] : [plain.buffer];
+              return p.run(
+                { op: 'seal', key: a.key, first, plain: plain.buffer, length: bytes, recordSize: RECORD, dst },
+                transfer,
+              );
+            })
+            .then((r) => {
+              freePlain.push(r.plain);
+              return { out: r.out, outLength: r.outLength, bytes };
+            }),
+        );
         queue[queue.length - 1].catch(() => {});
         while (queue.length >= inFlight) await flush();
       }
       while (queue.length) await flush();
       // The last writes are queued in order; not awaited, since a receiver
-      // may close as soon as it has everything and sent its ack (which the
-      // core reads next, and which is the proof of delivery).
+      // may close as soon as it has everything and sent its ack (the proof
+      // of delivery, which a read the core started before this job takes
+      // in: core/transitnet.JSWriter).
       report(sent, true);
       return await ctl.race(hash.digest());
     } finally {
@@ -293,7 +322,11 @@ class PortSink {
 
   async write(u8, ctl) {
     while (this.credits === 0 && !this.err) {
-      await ctl.race(new Promise((resolve) => { this.wake = resolve; }));
+      await ctl.race(
+        new Promise((resolve) => {
+          this.wake = resolve;
+        }),
+      );
     }
     if (this.err) throw this.err;
     const ab = u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength ? u8.buffer : u8.slice().buffer;
@@ -310,7 +343,9 @@ class PortSink {
 
 /** Writes to a FileSystemWritableFileStream; Go closes or aborts it. */
 class FileSink {
-  constructor(writable) { this.writable = writable; }
+  constructor(writable) {
+    this.writable = writable;
+  }
   async write(u8, ctl) {
     try {
       await ctl.race(this.writable.write(u8));
@@ -319,7 +354,9 @@ class FileSink {
       throw new DataPathError('save-failed', `write file: ${(err && err.message) || err}`);
     }
   }
-  release() { return { credits: 0, error: '' }; }
+  release() {
+    return { credits: 0, error: '' };
+  }
 }
 
 /**
@@ -350,11 +387,15 @@ function receive(a) {
       };
       const framer = new Framer(a.size);
       const dispatch = async (batch) => {
-        const opened = p.run({ op: 'open', key: a.key, first: counter, framed: batch.buf.buffer, length: batch.fill,
-          pieceSize: PIECE }, [batch.buf.buffer]).then((r) => {
-          if (framer.free.length < inFlight && r.framed.byteLength === RECV_BATCH) framer.free.push(r.framed);
-          return r;
-        });
+        const opened = p
+          .run(
+            { op: 'open', key: a.key, first: counter, framed: batch.buf.buffer, length: batch.fill, pieceSize: PIECE },
+            [batch.buf.buffer],
+          )
+          .then((r) => {
+            if (framer.free.length < inFlight && r.framed.byteLength === RECV_BATCH) framer.free.push(r.framed);
+            return r;
+          });
         counter += batch.records;
         // Hash in batch order, whatever order the crypto workers finish in.
         hashed = Promise.all([opened, hashed]).then(([r]) => {
@@ -488,6 +529,12 @@ const stats = { sends: 0, receives: 0 };
 
 self.wasmholeDataPath = {
   stats,
-  send(a) { stats.sends++; return send(a); },
-  receive(a) { stats.receives++; return receive(a); },
+  send(a) {
+    stats.sends++;
+    return send(a);
+  },
+  receive(a) {
+    stats.receives++;
+    return receive(a);
+  },
 };

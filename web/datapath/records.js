@@ -52,7 +52,9 @@ export function recordCount(len, recordSize) {
 let arena = 0;
 let arenaSize = 0;
 
-function lib() { return sodium.libsodium; }
+function lib() {
+  return sodium.libsodium;
+}
 
 function heap(n) {
   if (arenaSize < n) {
@@ -131,9 +133,14 @@ export function openRecords(key, first, framed, pieceSize) {
     const len = view.getUint32(at);
     const n = first + records;
     // The nonce is a public counter: a plain comparison will do.
-    if (view.getUint32(at + HEADER) || view.getUint32(at + HEADER + 4) || view.getUint32(at + HEADER + 8)
-      || view.getUint32(at + HEADER + 12) || view.getUint32(at + HEADER + 16) !== Math.floor(n / 2 ** 32)
-      || view.getUint32(at + HEADER + 20) !== n >>> 0) {
+    if (
+      view.getUint32(at + HEADER) ||
+      view.getUint32(at + HEADER + 4) ||
+      view.getUint32(at + HEADER + 8) ||
+      view.getUint32(at + HEADER + 12) ||
+      view.getUint32(at + HEADER + 16) !== Math.floor(n / 2 ** 32) ||
+      view.getUint32(at + HEADER + 20) !== n >>> 0
+    ) {
       const nonce = framed.subarray(at + HEADER, at + HEADER + NONCE);
       throw new RecordError('nonce', `record has nonce ${hex(nonce)}, want counter ${n}`);
     }

@@ -34,18 +34,59 @@ test('JS opening refuses what Go refuses: a changed byte, a wrong counter, a bad
   const key = hex(v.key);
   const framed = hex(v.framed);
   const cases = [
-    ['a flipped ciphertext bit', (f) => { f[f.length - 1] ^= 1; }, v.first, 'decrypt'],
-    ['a flipped tag bit', (f) => { f[4 + 24] ^= 1; }, v.first, 'decrypt'],
+    [
+      'a flipped ciphertext bit',
+      (f) => {
+        f[f.length - 1] ^= 1;
+      },
+      v.first,
+      'decrypt',
+    ],
+    [
+      'a flipped tag bit',
+      (f) => {
+        f[4 + 24] ^= 1;
+      },
+      v.first,
+      'decrypt',
+    ],
     ['records out of order', () => {}, v.first + 1, 'nonce'],
-    ['a length over 64 MiB', (f) => { new DataView(f.buffer).setUint32(0, (64 << 20) + 1); }, v.first, 'too-large'],
-    ['a length shorter than nonce and tag', (f) => { new DataView(f.buffer).setUint32(0, 39); }, v.first, 'short'],
+    [
+      'a length over 64 MiB',
+      (f) => {
+        new DataView(f.buffer).setUint32(0, (64 << 20) + 1);
+      },
+      v.first,
+      'too-large',
+    ],
+    [
+      'a length shorter than nonce and tag',
+      (f) => {
+        new DataView(f.buffer).setUint32(0, 39);
+      },
+      v.first,
+      'short',
+    ],
   ];
   for (const [name, spoil, first, want] of cases) {
     const f = framed.slice();
     spoil(f);
-    assert.throws(() => openRecords(key, first, f, 1 << 20), (err) => err instanceof RecordError && err.name === want, name);
+    assert.throws(
+      () => openRecords(key, first, f, 1 << 20),
+      (err) => err instanceof RecordError && err.name === want,
+      name,
+    );
   }
-  assert.throws(() => openRecords(hex(vectors[1].key).map((b) => b ^ 1), v.first, framed, 1 << 20), /could not be decrypted/);
+  assert.throws(
+    () =>
+      openRecords(
+        hex(vectors[1].key).map((b) => b ^ 1),
+        v.first,
+        framed,
+        1 << 20,
+      ),
+    /could not be decrypted/,
+  );
 });
 
 // ---- in the page, against the Python CLI --------------------------------
@@ -70,9 +111,14 @@ test('the page sends through the JS data path to wormhole receive (sizes around 
   try {
     const p = b.page;
     await openPage(p, relay.pageURL);
-    // Less than a record, and a size that ends mid-record in the fourth
-    // 1 MiB batch.
-    for (const size of [1000, (3 << 20) + 12345]) {
+    // An empty file first, in a fresh page: Python acks a 0-byte file as
+    // soon as the connection stands, while the data path is still starting
+    // its workers, so the ack and the close behind it always arrive before
+    // the core asks for the ack. Chromium dropped such an ack (waiting for
+    // a read when the close came) until the sender kept a read outstanding
+    // (core/transitnet.ReadAhead). Then less than a record, and a size
+    // that ends mid-record in the fourth 1 MiB batch.
+    for (const size of [0, 1000, (3 << 20) + 12345]) {
       const src = path.join(work, `send-${size}.bin`);
       const sum = await randomFile(src, size);
       const before = await dataPathStats(p);
@@ -82,11 +128,23 @@ test('the page sends through the JS data path to wormhole receive (sizes around 
       await p.waitForFunction(() => document.getElementById('code').value !== '', null, { timeout: 30000 });
       const code = await p.locator('#code').inputValue();
       const out = path.join(work, `got-${size}.bin`);
-      const cli = new CLI('wormhole', [...py(), 'receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, code]);
+      const cli = new CLI('wormhole', [
+        ...py(),
+        'receive',
+        '--no-listen',
+        '--accept-file',
+        '--hide-progress',
+        '-o',
+        out,
+        code,
+      ]);
       const r = await cli.wait(120000);
       assert.equal(r.code, 0, cli.out);
       assert.equal(await sha256File(out), sum, `${size} bytes`);
-      await p.getByRole('status', { name: 'Send status' }).getByText(/SHA-256 matched|failed|error|lost/i).waitFor({ timeout: 120000 })
+      await p
+        .getByRole('status', { name: 'Send status' })
+        .getByText(/SHA-256 matched|failed|error|lost/i)
+        .waitFor({ timeout: 120000 })
         .catch(async (err) => {
           const status = await p.getByRole('status', { name: 'Send status' }).textContent();
           throw new Error(`${err.message}; status: ${status}; data path: ${JSON.stringify(await dataPathStats(p))}`);
