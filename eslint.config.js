@@ -25,6 +25,8 @@ export default [
   },
   // The data path (bundled by esbuild) runs in the client's worker and its own workers.
   { files: ['web/datapath/*.js'], languageOptions: { globals: globals.worker } },
+  // The benchmark's agent page.
+  { files: ['web/test/bench/*.js'], languageOptions: { globals: { ...globals.browser, WebSocketStream: 'readonly' } } },
   { files: ['web/sw.js'], languageOptions: { sourceType: 'script', globals: globals.serviceworker } },
   // Cloudflare Workers: service-worker globals plus WebSocketPair.
   {

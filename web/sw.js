@@ -59,8 +59,12 @@ sw.addEventListener('fetch', (e) => {
   if (!m) return; // not ours: the network answers
   const dl = pending.get(m[1]);
   if (!dl) {
-    e.respondWith(new Response('This download has expired or was already saved.\n', {
-      status: 404, headers: { 'Content-Type': 'text/plain; charset=utf-8' } }));
+    e.respondWith(
+      new Response('This download has expired or was already saved.\n', {
+        status: 404,
+        headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+      }),
+    );
     return;
   }
   pending.delete(m[1]);
@@ -68,42 +72,45 @@ sw.addEventListener('fetch', (e) => {
   const port = dl.port;
   let waiting = null; // resolves the pending pull()
   let finished = false;
-  const stream = new ReadableStream({
-    start(controller) {
-      port.onmessage = (ev) => {
-        const msg = ev.data || {};
-        if (finished) return;
-        if (msg.type === 'chunk') {
-          controller.enqueue(new Uint8Array(msg.data));
-        } else if (msg.type === 'end') {
-          finished = true;
-          controller.close();
-          port.postMessage({ type: 'done' });
-        } else if (msg.type === 'abort') {
-          finished = true;
-          controller.error(new Error(msg.message || 'transfer failed'));
-        } else {
-          return;
-        }
-        if (waiting) {
-          waiting();
-          waiting = null;
-        }
-      };
+  const stream = new ReadableStream(
+    {
+      start(controller) {
+        port.onmessage = (ev) => {
+          const msg = ev.data || {};
+          if (finished) return;
+          if (msg.type === 'chunk') {
+            controller.enqueue(new Uint8Array(msg.data));
+          } else if (msg.type === 'end') {
+            finished = true;
+            controller.close();
+            port.postMessage({ type: 'done' });
+          } else if (msg.type === 'abort') {
+            finished = true;
+            controller.error(new Error(msg.message || 'transfer failed'));
+          } else {
+            return;
+          }
+          if (waiting) {
+            waiting();
+            waiting = null;
+          }
+        };
+      },
+      pull() {
+        if (finished) return undefined;
+        return new Promise((resolve) => {
+          waiting = resolve;
+          port.postMessage({ type: 'credit', n: 1 });
+        });
+      },
+      cancel() {
+        // The user cancelled the download in the browser.
+        finished = true;
+        port.postMessage({ type: 'cancel' });
+      },
     },
-    pull() {
-      if (finished) return undefined;
-      return new Promise((resolve) => {
-        waiting = resolve;
-        port.postMessage({ type: 'credit', n: 1 });
-      });
-    },
-    cancel() {
-      // The user cancelled the download in the browser.
-      finished = true;
-      port.postMessage({ type: 'cancel' });
-    },
-  }, { highWaterMark: 4 });
+    { highWaterMark: 4 },
+  );
   const headers = {
     'Content-Type': 'application/octet-stream',
     'Content-Disposition': `attachment; filename="${asciiFallback(dl.name)}"; filename*=UTF-8''${encodeRFC5987(dl.name)}`,

@@ -18,13 +18,26 @@ export class WasmholeError extends Error {
 }
 
 // Error codes the Go side sends as `name`; anything else becomes "error".
-const CODES = new Set(['wrong-code', 'rejected', 'crowded', 'peer-cancelled', 'peer-gone',
-  'unwelcome', 'relay-unreachable', 'cancelled', 'bad-code', 'save-failed', 'unpack-failed', 'too-large',
-  'integrity', 'transfer-failed']);
+const CODES = new Set([
+  'wrong-code',
+  'rejected',
+  'crowded',
+  'peer-cancelled',
+  'peer-gone',
+  'unwelcome',
+  'relay-unreachable',
+  'cancelled',
+  'bad-code',
+  'save-failed',
+  'unpack-failed',
+  'too-large',
+  'integrity',
+  'transfer-failed',
+]);
 
 function toError(e) {
   if (e instanceof WasmholeError) return e;
-  const code = e && CODES.has(e.name) ? e.name : (e && e.name === 'IntegrityError' ? 'integrity' : 'error');
+  const code = e && CODES.has(e.name) ? e.name : e && e.name === 'IntegrityError' ? 'integrity' : 'error';
   return new WasmholeError(code, (e && e.message) || String(e));
 }
 
@@ -143,7 +156,9 @@ export class Wasmhole {
   // ---- utilities -------------------------------------------------------
 
   /** PGP-word completions of a partly typed code ("7-gui" -> ["7-guitarist"]). */
-  complete(prefix) { return this._call('complete', [String(prefix)]); }
+  complete(prefix) {
+    return this._call('complete', [String(prefix)]);
+  }
 
   /** Resolves to null for a well-formed code, else to a message to show. */
   async validateCode(code) {
@@ -152,10 +167,14 @@ export class Wasmhole {
   }
 
   /** QR code of text: {size, modules: Uint8Array (1 = dark, row-major)}. */
-  qr(text) { return this._call('qr', [String(text)]); }
+  qr(text) {
+    return this._call('qr', [String(text)]);
+  }
 
   /** {wasm, jsHeap}: memory of the worker, in bytes. */
-  memory() { return this._call('memory'); }
+  memory() {
+    return this._call('memory');
+  }
 
   // ---- low level: one mailbox session -------------------------------
 
@@ -185,7 +204,9 @@ export class Wasmhole {
    * the send takes it over and reports its code at once).
    * @returns {Promise<Transfer>} once the code is known.
    */
-  sendText(text, opts = {}) { return this._send('sendText', [String(text)], opts); }
+  sendText(text, opts = {}) {
+    return this._send('sendText', [String(text)], opts);
+  }
 
   /** Sends one File (or Blob with a name). Read in 1 MiB slices, never whole. */
   sendFile(file, opts = {}) {
@@ -200,8 +221,9 @@ export class Wasmhole {
    * to the sent folder, named dirname.
    */
   sendDirectory(dirname, entries, opts = {}) {
-    const list = entries.map((e) => (e.dir ? { path: e.path, dir: true }
-      : { path: e.path, file: e.file, modified: e.file.lastModified || 0 }));
+    const list = entries.map((e) =>
+      e.dir ? { path: e.path, dir: true } : { path: e.path, file: e.file, modified: e.file.lastModified || 0 },
+    );
     return this._send('sendDirectory', [String(dirname), list], opts);
   }
 
@@ -237,8 +259,9 @@ export class Wasmhole {
    * @returns {Promise<Offer>}
    */
   async receive(code, opts = {}) {
-    const o = await this._call('receive', [this._clientOptions(opts), String(code)],
-      (ev) => { if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status); });
+    const o = await this._call('receive', [this._clientOptions(opts), String(code)], (ev) => {
+      if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status);
+    });
     return new Offer(this, o);
   }
 
@@ -299,7 +322,9 @@ export class Wasmhole {
         const sw = reg.installing || reg.waiting || reg.active;
         if (sw && sw.state !== 'activated') {
           await new Promise((resolve) => {
-            const check = () => { if (sw.state === 'activated' || sw.state === 'redundant') resolve(); };
+            const check = () => {
+              if (sw.state === 'activated' || sw.state === 'redundant') resolve();
+            };
             sw.addEventListener('statechange', check);
             check();
           });
@@ -311,7 +336,9 @@ export class Wasmhole {
   }
 
   /** Registers the service worker ahead of time, so Accept starts at once. */
-  prepareDownloads() { return this._serviceWorker().then((r) => !!r); }
+  prepareDownloads() {
+    return this._serviceWorker().then((r) => !!r);
+  }
 
   /**
    * An in-memory sink for small files where nothing else works: resolves
@@ -323,14 +350,20 @@ export class Wasmhole {
     let got = 0;
     let resolveBlob;
     let rejectBlob;
-    const blob = new Promise((res, rej) => { resolveBlob = res; rejectBlob = rej; });
+    const blob = new Promise((res, rej) => {
+      resolveBlob = res;
+      rejectBlob = rej;
+    });
     blob.catch(() => {});
     ch.port1.onmessage = (e) => {
       const m = e.data;
       if (m.type === 'chunk') {
         got += m.data.byteLength;
         if (got > maxBytes) {
-          ch.port1.postMessage({ type: 'error', message: `larger than the ${fmtLimit(maxBytes)} this browser can hold in memory` });
+          ch.port1.postMessage({
+            type: 'error',
+            message: `larger than the ${fmtLimit(maxBytes)} this browser can hold in memory`,
+          });
           rejectBlob(new WasmholeError('too-large', 'too large for memory'));
           return;
         }
@@ -345,45 +378,77 @@ export class Wasmhole {
         rejectBlob(new WasmholeError('transfer-failed', m.message));
       }
     };
-    return { kind: 'port', port: ch.port2, blob: () => blob, maxBytes,
-      start() { ch.port1.postMessage({ type: 'credit', n: 8 }); } };
+    return {
+      kind: 'port',
+      port: ch.port2,
+      blob: () => blob,
+      maxBytes,
+      start() {
+        ch.port1.postMessage({ type: 'credit', n: 8 });
+      },
+    };
   }
 
   /** A sink writing to a FileSystemFileHandle (showSaveFilePicker). */
-  fileSink(handle) { return { kind: 'file', handle }; }
+  fileSink(handle) {
+    return { kind: 'file', handle };
+  }
 
   /**
    * A sink that unpacks a directory offer into a FileSystemDirectoryHandle
    * (showDirectoryPicker), in a new subfolder named after the offer. The zip
    * is spooled to a temporary file in that folder and removed afterwards.
    */
-  directorySink(handle) { return { kind: 'directory', handle }; }
+  directorySink(handle) {
+    return { kind: 'directory', handle };
+  }
 }
 
 /** The most an in-memory Blob download may hold (small files only). */
 Wasmhole.BLOB_LIMIT = 200 * 1024 * 1024;
 
-function fmtLimit(n) { return n >= 1048576 ? `${Math.round(n / 1048576)} MiB` : `${Math.round(n / 1024)} KiB`; }
+function fmtLimit(n) {
+  return n >= 1048576 ? `${Math.round(n / 1048576)} MiB` : `${Math.round(n / 1024)} KiB`;
+}
 
 /** A low-level wormhole: one mailbox session with a peer. */
 export class Wormhole {
-  constructor(wh, handle) { this._wh = wh; this._h = handle; }
+  constructor(wh, handle) {
+    this._wh = wh;
+    this._h = handle;
+  }
   /** Allocates a nameplate and makes a code; resolves to the code. */
-  allocateCode() { return this._wh._call('allocateCode', [this._h]); }
+  allocateCode() {
+    return this._wh._call('allocateCode', [this._h]);
+  }
   /** Uses a code typed by a person (or agreed out of band). */
-  setCode(code) { return this._wh._call('setCode', [this._h, String(code)]); }
+  setCode(code) {
+    return this._wh._call('setCode', [this._h, String(code)]);
+  }
   /** The code, once allocated or set. */
-  code() { return this._wh._call('code', [this._h]); }
+  code() {
+    return this._wh._call('code', [this._h]);
+  }
   /** Waits for key confirmation; resolves to the verifier (hex). */
-  waitVerified() { return this._wh._call('waitVerified', [this._h]); }
+  waitVerified() {
+    return this._wh._call('waitVerified', [this._h]);
+  }
   /** Sends one app message (Uint8Array, ArrayBuffer or string), encrypted, in order. */
-  send(data) { return this._wh._call('send', [this._h, data]); }
+  send(data) {
+    return this._wh._call('send', [this._h, data]);
+  }
   /** Receives the next app message as a Uint8Array. */
-  receive() { return this._wh._call('receive', [this._h]); }
+  receive() {
+    return this._wh._call('receive', [this._h]);
+  }
   /** Derives n bytes (Uint8Array) for purpose from the shared key. */
-  deriveKey(purpose, n = 32) { return this._wh._call('deriveKey', [this._h, String(purpose), n]); }
+  deriveKey(purpose, n = 32) {
+    return this._wh._call('deriveKey', [this._h, String(purpose), n]);
+  }
   /** Closes the mailbox with a mood ("happy", "lonely", "errory", ...). */
-  close(mood = 'happy') { return this._wh._call('close', [this._h, mood]); }
+  close(mood = 'happy') {
+    return this._wh._call('close', [this._h, mood]);
+  }
 }
 
 /** A running send: code, done, verifier(), cancel(). */
@@ -404,10 +469,14 @@ export class Transfer {
   }
 
   /** The verifier (hex) once the peer connected. */
-  verifier() { return this._wh._call('verifier', [this._handle]); }
+  verifier() {
+    return this._wh._call('verifier', [this._handle]);
+  }
 
   /** Aborts the transfer; the peer is told. */
-  cancel() { return this._wh._call('cancel', [this._handle]); }
+  cancel() {
+    return this._wh._call('cancel', [this._handle]);
+  }
 }
 
 /** An incoming offer: kind "text" | "file" | "directory". */
@@ -447,8 +516,12 @@ export class Offer {
   }
 
   /** Says no; the sender sees "transfer rejected". */
-  reject() { return this._wh._call('reject', [this._h]); }
+  reject() {
+    return this._wh._call('reject', [this._h]);
+  }
 
   /** Aborts an accepted transfer; the sender is told. */
-  cancel() { return this._wh._call('cancel', [this._h]); }
+  cancel() {
+    return this._wh._call('cancel', [this._h]);
+  }
 }

@@ -14,6 +14,10 @@ interface WorkerGlobalScope {
   wasmholeStarted?: (value?: unknown) => void;
   /** The Go client's API (wasm/main.go). */
   wasmhole?: Record<string, (...args: unknown[]) => unknown>;
+  /** How many workers seal and open records (the crypto-workers parameter). */
+  WASMHOLE_CRYPTO_WORKERS?: number;
+  /** The JS data path (web/datapath), once datapath.js has loaded. */
+  wasmholeDataPath?: { stats: Record<string, number> };
 }
 
 interface Performance {

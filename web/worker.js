@@ -33,16 +33,18 @@ importScripts('wasm_exec.js', 'wasm-hash.js');
 // crypto.subtle does not exist. Straight from FIPS 180-4.
 function sha256Fallback(bytes) {
   const K = new Uint32Array([
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]);
-  const H = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2,
+  ]);
+  const H = new Uint32Array([
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+  ]);
   const len = bytes.length;
   const padded = new Uint8Array(((len + 9 + 63) >> 6) << 6);
   padded.set(bytes);
@@ -63,9 +65,23 @@ function sha256Fallback(bytes) {
     for (let i = 0; i < 64; i++) {
       const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
       const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
-      h = g; g = f; f = e; e = (d + t1) >>> 0; d = c; c = b; b = a; a = (t1 + t2) >>> 0;
+      h = g;
+      g = f;
+      f = e;
+      e = (d + t1) >>> 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) >>> 0;
     }
-    H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
+    H[0] += a;
+    H[1] += b;
+    H[2] += c;
+    H[3] += d;
+    H[4] += e;
+    H[5] += f;
+    H[6] += g;
+    H[7] += h;
   }
   return Array.from(H, (x) => x.toString(16).padStart(8, '0')).join('');
 }
@@ -92,7 +108,9 @@ const ready = (async () => {
   let bytes;
   if (res.body && WebAssembly.compileStreaming) {
     const [forCompile, forHash] = res.body.tee();
-    compiling = WebAssembly.compileStreaming(new Response(forCompile, { headers: { 'Content-Type': 'application/wasm' } }));
+    compiling = WebAssembly.compileStreaming(
+      new Response(forCompile, { headers: { 'Content-Type': 'application/wasm' } }),
+    );
     compiling.catch(() => {});
     bytes = await new Response(forHash).arrayBuffer();
   } else {
@@ -107,7 +125,9 @@ const ready = (async () => {
   const module = await (compiling || WebAssembly.compile(bytes)).catch(() => WebAssembly.compile(bytes));
   bytes = null;
   const go = new Go();
-  const started = new Promise((resolve) => { self.wasmholeStarted = resolve; });
+  const started = new Promise((resolve) => {
+    self.wasmholeStarted = resolve;
+  });
   const instance = await WebAssembly.instantiate(module, go.importObject);
   memory = instance.exports.mem;
   go.run(instance).then(() => {
@@ -131,8 +151,11 @@ const local = {
   memory() {
     const pm = self.performance && self.performance.memory;
     const dp = self.wasmholeDataPath;
-    return { wasm: memory ? memory.buffer.byteLength : 0, jsHeap: pm ? pm.usedJSHeapSize : null,
-      dataPath: dp ? { ...dp.stats } : null };
+    return {
+      wasm: memory ? memory.buffer.byteLength : 0,
+      jsHeap: pm ? pm.usedJSHeapSize : null,
+      dataPath: dp ? { ...dp.stats } : null,
+    };
   },
 };
 

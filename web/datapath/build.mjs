@@ -6,7 +6,14 @@ import { build } from 'esbuild';
 
 const out = process.argv[2];
 if (!out) throw new Error('usage: node build.mjs OUTDIR');
-const common = { bundle: true, format: 'iife', target: 'es2020', minify: true, legalComments: 'eof',
-  logLevel: 'warning', define: { 'import.meta.url': 'self.location.href' } };
+const common = {
+  bundle: true,
+  format: 'iife',
+  target: 'es2020',
+  minify: true,
+  legalComments: 'eof',
+  logLevel: 'warning',
+  define: { 'import.meta.url': 'self.location.href' },
+};
 await build({ ...common, entryPoints: ['datapath.js'], outfile: `${out}/datapath.js` });
 await build({ ...common, entryPoints: ['crypto-worker.js'], outfile: `${out}/datapath-worker.js` });

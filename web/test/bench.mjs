@@ -34,7 +34,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { startRelay, CLI, randomFile, tmpdir, buildSite, sha256File, freePort, CHROMIUM, REPO } from './harness.mjs';
+import { startRelay, CLI, randomFile, tmpdir, buildSite, sha256File, CHROMIUM, REPO } from './harness.mjs';
 import { CDP } from './cdp.mjs';
 
 const MIB = Number(process.env.WASMHOLE_BENCH_MIB || 1024);
@@ -86,7 +86,7 @@ class Control {
     if (url.pathname === '/result') {
       const c = this.calls.get(m.id);
       this.calls.delete(m.id);
-      if (c) (m.error ? c.reject(new Error(m.error)) : c.resolve(m.result));
+      if (c) m.error ? c.reject(new Error(m.error)) : c.resolve(m.result);
     } else if (url.pathname === '/event') {
       const f = this.events.get(m.id);
       if (f) f(m);
@@ -110,7 +110,10 @@ class Control {
     return p.finally(() => this.events.delete(id));
   }
 
-  close() { this.server.closeAllConnections(); this.server.close(); }
+  close() {
+    this.server.closeAllConnections();
+    this.server.close();
+  }
 }
 
 /**
@@ -126,12 +129,17 @@ function treeCPU(pid) {
       const st = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
       const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
       procs.set(Number(e), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   let ticks = 0;
   for (const [p, info] of procs) {
     for (let q = p; q > 1; q = procs.get(q)?.ppid ?? 0) {
-      if (q === pid) { ticks += info.ticks; break; }
+      if (q === pid) {
+        ticks += info.ticks;
+        break;
+      }
     }
   }
   return ticks / 100; // USER_HZ
@@ -146,22 +154,30 @@ function threadTicks(pid) {
     try {
       const st = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
       procs.set(Number(e), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   for (const p of procs.keys()) {
     let q = p;
     while (q > 1 && q !== pid) q = procs.get(q) ?? 0;
     if (q !== pid) continue;
-    let kind = '?';
-    try { kind = (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').match(/--type=([a-z-]+)/) || [, 'browser'])[1]; } catch { continue; }
+    let kind;
+    try {
+      kind = (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').match(/--type=([a-z-]+)/) || ['', 'browser'])[1];
+    } catch {
+      continue;
+    }
     for (const t of fs.readdirSync(`/proc/${p}/task`)) {
       try {
         const st = fs.readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8');
         const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
         const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        const k = process.env.WASMHOLE_BENCH_THREADS === "tid" ? `${kind}/${name}/${t}` : `${kind}/${name}`;
+        const k = process.env.WASMHOLE_BENCH_THREADS === 'tid' ? `${kind}/${name}/${t}` : `${kind}/${name}`;
         out.set(k, (out.get(k) || 0) + Number(f[11]) + Number(f[12]));
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
     }
   }
   return out;
@@ -169,21 +185,40 @@ function threadTicks(pid) {
 
 /** Prints the threads that used the most CPU between two threadTicks. */
 function topThreads(label, a, b) {
-  const d = [...b].map(([k, v]) => [k, (v - (a.get(k) || 0)) / 100]).filter(([, v]) => v > 0.05).sort((x, y) => y[1] - x[1]);
-  console.error(`${label}: ${d.slice(0, 8).map(([k, v]) => `${k} ${v.toFixed(2)}s`).join(', ')}`);
+  const d = [...b]
+    .map(([k, v]) => [k, (v - (a.get(k) || 0)) / 100])
+    .filter(([, v]) => v > 0.05)
+    .sort((x, y) => y[1] - x[1]);
+  console.error(
+    `${label}: ${d
+      .slice(0, 8)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}s`)
+      .join(', ')}`,
+  );
 }
 
 /** Starts Debian's Chromium on url: plain, or with a DevTools pipe (cdp). */
 async function chromium(url, cdp = false) {
   const profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'wasmhole-bench-chromium-'));
-  const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`];
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${profile}`,
+  ];
   if (cdp) args.push('--remote-debugging-pipe', '--enable-precise-memory-info');
   if (process.env.WASMHOLE_DEBUG) args.push('--enable-logging=stderr');
-  const proc = spawn(CHROMIUM, [...args, cdp ? 'about:blank' : url],
-    { stdio: cdp ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'] });
-  proc.stderr.on('data', (d) => { if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[chromium] ${d}`); });
+  const proc = spawn(CHROMIUM, [...args, cdp ? 'about:blank' : url], {
+    stdio: cdp ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'],
+  });
+  proc.stderr.on('data', (d) => {
+    if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[chromium] ${d}`);
+  });
   return {
     proc,
     cdp: cdp ? new CDP(proc.stdio[3], proc.stdio[4]) : null,
@@ -204,8 +239,9 @@ const sum = await randomFile(src, SIZE);
 const ctl = new Control(src);
 await ctl.listen();
 // The page may talk to the control endpoint: the relay's CSP plus its origin.
-const csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
-  + `connect-src 'self' ${ctl.origin}; worker-src 'self' blob:; object-src 'none'; base-uri 'none'`;
+const csp =
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; " +
+  `connect-src 'self' ${ctl.origin}; worker-src 'self' blob:; object-src 'none'; base-uri 'none'`;
 const relay = await startRelay({ args: ['--site-csp', csp] });
 await fsp.cp(path.join(REPO, 'web/test/bench'), path.join(relay.site.dir, 'bench'), { recursive: true });
 const pageURL = `${relay.pageURL}bench/bench.html?ctl=${encodeURIComponent(`${ctl.origin}/`)}`;
@@ -217,12 +253,21 @@ async function pyToPy() {
   const code = await sender.code();
   const out = path.join(work, 'py.bin');
   const t0 = Date.now();
-  const recv = new CLI('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, code]);
+  const recv = new CLI('wormhole', [
+    ...py,
+    'receive',
+    '--no-listen',
+    '--accept-file',
+    '--hide-progress',
+    '-o',
+    out,
+    code,
+  ]);
   const r = await recv.wait(3600000);
   const ms = Date.now() - t0;
   if (r.code !== 0) throw new Error(`python receive failed: ${recv.out}`);
   await sender.wait(60000);
-  if (await sha256File(out) !== sum) throw new Error('python -> python: sha256 mismatch');
+  if ((await sha256File(out)) !== sum) throw new Error('python -> python: sha256 mismatch');
   await fsp.rm(out);
   return mbps(SIZE, ms);
 }
@@ -233,17 +278,35 @@ async function pageToPy() {
   let recv;
   let t0;
   const started = new Promise((resolve) => {
-    ctl.run('send', {}, (ev) => {
-      t0 = Date.now();
-      recv = new CLI('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, ev.code]);
-      resolve();
-    }).then(() => { ctl.sent = true; }, (err) => { ctl.sendErr = err; });
+    ctl
+      .run('send', {}, (ev) => {
+        t0 = Date.now();
+        recv = new CLI('wormhole', [
+          ...py,
+          'receive',
+          '--no-listen',
+          '--accept-file',
+          '--hide-progress',
+          '-o',
+          out,
+          ev.code,
+        ]);
+        resolve();
+      })
+      .then(
+        () => {
+          ctl.sent = true;
+        },
+        (err) => {
+          ctl.sendErr = err;
+        },
+      );
   });
   await started;
   const r = await recv.wait(3600000);
   const ms = Date.now() - t0;
   if (r.code !== 0) throw new Error(`python receive from the page failed: ${recv.out}`);
-  if (await sha256File(out) !== sum) throw new Error('page -> python: sha256 mismatch');
+  if ((await sha256File(out)) !== sum) throw new Error('page -> python: sha256 mismatch');
   await fsp.rm(out);
   return mbps(SIZE, ms);
 }
@@ -277,7 +340,10 @@ async function ceiling() {
     sock.on('error', reject);
     sock.on('close', () => reject(new Error(`relay closed after ${got} bytes`)));
   });
-  const [t1] = await Promise.all([done, ctl.run('ceiling', { url: relay.transitURL, token, size: SIZE, msg: CEILING_MSG })]);
+  const [t1] = await Promise.all([
+    done,
+    ctl.run('ceiling', { url: relay.transitURL, token, size: SIZE, msg: CEILING_MSG }),
+  ]);
   sock.destroy();
   return mbps(SIZE, t1 - t0);
 }
@@ -292,7 +358,6 @@ async function memoryPass() {
     await ctl.run('load', { dataPath: 'js', cryptoWorkers: WORKERS, client });
     await ctl.run('fetchData', { url: `${ctl.origin}/data.bin`, size: SIZE });
     const sample = async () => {
-      let total = 0;
       const detail = { wasm: 0, heaps: 0, arrayBuffers: 0 };
       for (const s of sessions()) {
         const h = await cdp.send('Runtime.getHeapUsage', {}, s).catch(() => null);
@@ -301,10 +366,16 @@ async function memoryPass() {
         detail.arrayBuffers += h.backingStorageSize || 0;
         const name = cdp.urls.get(s) || 'page';
         detail[name] = (detail[name] || 0) + h.usedSize + (h.backingStorageSize || 0);
-        const w = await cdp.send('Runtime.evaluate', { expression: 'typeof memory === "object" && memory ? memory.buffer.byteLength : 0', returnByValue: true }, s).catch(() => null);
+        const w = await cdp
+          .send(
+            'Runtime.evaluate',
+            { expression: 'typeof memory === "object" && memory ? memory.buffer.byteLength : 0', returnByValue: true },
+            s,
+          )
+          .catch(() => null);
         if (w && typeof w.result.value === 'number') detail.wasm += w.result.value;
       }
-      total = detail.heaps + detail.arrayBuffers + detail.wasm;
+      const total = detail.heaps + detail.arrayBuffers + detail.wasm;
       return { total, ...detail };
     };
     const watch = (p) => {
@@ -317,7 +388,14 @@ async function memoryPass() {
           await new Promise((r) => setTimeout(r, 200));
         }
       })();
-      return p.finally(() => { on = false; }).then(async () => { await loop; return peak; });
+      return p
+        .finally(() => {
+          on = false;
+        })
+        .then(async () => {
+          await loop;
+          return peak;
+        });
     };
     const profiled = async (label, fn) => {
       if (!PROFILE) return fn();
@@ -339,7 +417,9 @@ async function memoryPass() {
           all += n.hitCount || 0;
         }
         const top = [...hits].sort((a, b) => b[1] - a[1]).slice(0, 12);
-        console.error(`profile ${label} session ${s.slice(0, 6)} (${all} samples): ${top.map(([k, v]) => `${k} ${v}`).join(' | ')}`);
+        console.error(
+          `profile ${label} session ${s.slice(0, 6)} (${all} samples): ${top.map(([k, v]) => `${k} ${v}`).join(' | ')}`,
+        );
       }
       return r;
     };
@@ -359,9 +439,14 @@ async function memoryPass() {
 
 // ---- the run ---------------------------------------------------------
 
-const results = { size_mib: MIB, rounds: [], chromium: execFileSync(CHROMIUM, ['--version']).toString().trim(),
-  cpus: os.cpus().length, wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
-  wasm_brotli_bytes: zlib.brotliCompressSync(wasm).length };
+const results = {
+  size_mib: MIB,
+  rounds: [],
+  chromium: execFileSync(CHROMIUM, ['--version']).toString().trim(),
+  cpus: os.cpus().length,
+  wasm_gzip_bytes: zlib.gzipSync(wasm, { level: 9 }).length,
+  wasm_brotli_bytes: zlib.brotliCompressSync(wasm).length,
+};
 const browser = await chromium(pageURL);
 try {
   for (let r = 0; r < ROUNDS; r++) {
@@ -415,17 +500,28 @@ const range = (f) => {
 const rows = [['transfer', 'MB/s', 'x Python->Python', 'x ceiling', 'Chromium CPU s/GiB']];
 for (const k of keys) {
   const cpu = results.rounds[0][`${k}_cpu_s_per_gib`] === undefined ? '' : range((r) => r[`${k}_cpu_s_per_gib`]);
-  rows.push([k, range((r) => r[k]).replace(/\.(\d)\d/g, '.$1'),
-    range((r) => r[k] / r.python_to_python), range((r) => r[k] / r.ceiling), cpu]);
+  rows.push([
+    k,
+    range((r) => r[k]).replace(/\.(\d)\d/g, '.$1'),
+    range((r) => r[k] / r.python_to_python),
+    range((r) => r[k] / r.ceiling),
+    cpu,
+  ]);
 }
 console.log(JSON.stringify(results, null, 2));
-console.log(`\n${MIB} MiB through our relay, ${results.rounds.length} rounds, ${results.chromium}, ${results.cpus} cores`);
+console.log(
+  `\n${MIB} MiB through our relay, ${results.rounds.length} rounds, ${results.chromium}, ${results.cpus} cores`,
+);
 const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '));
 if (results.peak_memory_mib) {
   const m = results.peak_memory_mib;
-  console.log(`peak memory: sending ${m.sending.total} MiB, receiving ${m.receiving.total} MiB `
-    + `(wasm + JS heaps + ArrayBuffers of the page and its workers)`);
+  console.log(
+    `peak memory: sending ${m.sending.total} MiB, receiving ${m.receiving.total} MiB ` +
+      `(wasm + JS heaps + ArrayBuffers of the page and its workers)`,
+  );
   console.log(`  sending:   ${JSON.stringify(m.sending)}\n  receiving: ${JSON.stringify(m.receiving)}`);
 }
-console.log(`wasm: ${(results.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzip -9, ${(results.wasm_brotli_bytes / 1e6).toFixed(2)} MB brotli`);
+console.log(
+  `wasm: ${(results.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzip -9, ${(results.wasm_brotli_bytes / 1e6).toFixed(2)} MB brotli`,
+);

@@ -26,7 +26,7 @@ export class CDP {
     if (m.id !== undefined) {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
-      if (p) (m.error ? p.reject(new Error(JSON.stringify(m.error))) : p.resolve(m.result));
+      if (p) m.error ? p.reject(new Error(JSON.stringify(m.error))) : p.resolve(m.result);
       return;
     }
     if (m.method === 'Target.attachedToTarget') {
@@ -34,7 +34,9 @@ export class CDP {
       this.sessions.add(s);
       this.urls.set(s, m.params.targetInfo.url.split('/').pop());
       // Workers started by workers (the crypto workers) attach too.
-      this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, s).catch(() => {});
+      this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, s).catch(
+        () => {},
+      );
     } else if (m.method === 'Target.detachedFromTarget') {
       this.sessions.delete(m.params.sessionId);
     }
@@ -55,7 +57,11 @@ export class CDP {
     const { targetId } = await this.send('Target.createTarget', { url: 'about:blank' });
     const { sessionId } = await this.send('Target.attachToTarget', { targetId, flatten: true });
     this.sessions.add(sessionId);
-    await this.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: true }, sessionId);
+    await this.send(
+      'Target.setAutoAttach',
+      { autoAttach: true, waitForDebuggerOnStart: false, flatten: true },
+      sessionId,
+    );
     await this.send('Page.navigate', { url }, sessionId);
     return () => [...this.sessions];
   }

@@ -26,7 +26,10 @@ async function waitForPort(port, ms = 60000) {
   for (;;) {
     const ok = await new Promise((resolve) => {
       const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -61,8 +64,8 @@ export async function buildSite() {
     built = (async () => {
       const dist = path.join(REPO, 'dist');
       const wasm = path.join(dist, 'web/wasmhole.wasm');
-      const fresh = fs.existsSync(wasm)
-        && (process.env.WASMHOLE_SKIP_BUILD || fs.statSync(wasm).mtimeMs > newestSource());
+      const fresh =
+        fs.existsSync(wasm) && (process.env.WASMHOLE_SKIP_BUILD || fs.statSync(wasm).mtimeMs > newestSource());
       if (!fresh) await run(path.join(REPO, 'scripts/build-web.sh'), [dist], { cwd: REPO, maxBuffer: 1 << 24 });
       return dist;
     })();
@@ -101,8 +104,8 @@ export async function makeSite(config, prefix = 'some/deep/path') {
  * on free ports. Returns {http, tcp, mailboxURL, transitURL, pageURL, stop}.
  */
 export async function startRelay(opts = {}) {
-  const httpPort = opts.httpPort || await freePort();
-  const tcpPort = opts.tcpPort || await freePort();
+  const httpPort = opts.httpPort || (await freePort());
+  const tcpPort = opts.tcpPort || (await freePort());
   const base = `127.0.0.1:${httpPort}`;
   const config = opts.config ?? { mailbox: '', transit: '', transitTCP: `127.0.0.1:${tcpPort}` };
   const site = await makeSite(config, opts.prefix);
@@ -114,13 +117,33 @@ export async function startRelay(opts = {}) {
   let proc;
   let exited;
   const spawnRelay = async () => {
-    proc = spawn(bin, ['serve', '--http', base, '--transit-tcp', `127.0.0.1:${tcpPort}`,
-      '--db', db, '--site', site.root, '--admin-socket', path.join(site.root, 'admin.sock'),
-      '--log-level', 'warn', ...(opts.args || [])], { stdio: ['ignore', log, log] });
+    proc = spawn(
+      bin,
+      [
+        'serve',
+        '--http',
+        base,
+        '--transit-tcp',
+        `127.0.0.1:${tcpPort}`,
+        '--db',
+        db,
+        '--site',
+        site.root,
+        '--admin-socket',
+        path.join(site.root, 'admin.sock'),
+        '--log-level',
+        'warn',
+        ...(opts.args || []),
+      ],
+      { stdio: ['ignore', log, log] },
+    );
     exited = once(proc, 'exit');
-    await Promise.race([waitForPort(httpPort), exited.then(() => {
-      throw new Error(`relay exited: ${fs.readFileSync(logPath, 'utf8')}`);
-    })]);
+    await Promise.race([
+      waitForPort(httpPort),
+      exited.then(() => {
+        throw new Error(`relay exited: ${fs.readFileSync(logPath, 'utf8')}`);
+      }),
+    ]);
     await waitForPort(tcpPort);
   };
   await spawnRelay();
@@ -161,11 +184,19 @@ export async function launch(opts = {}) {
     downloadsPath: downloads,
     viewport: opts.viewport || { width: 1100, height: 900 },
     colorScheme: opts.colorScheme || 'light',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ...(opts.args || [])],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      ...(opts.args || []),
+    ],
   });
-  const page = context.pages()[0] || await context.newPage();
+  const page = context.pages()[0] || (await context.newPage());
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => {
@@ -173,7 +204,10 @@ export async function launch(opts = {}) {
     if (process.env.WASMHOLE_DEBUG) console.log('[page]', m.type(), m.text());
   });
   return {
-    context, page, errors, downloads,
+    context,
+    page,
+    errors,
+    downloads,
     async close() {
       await context.close().catch(() => {});
       await fsp.rm(profile, { recursive: true, force: true });
@@ -185,14 +219,14 @@ export async function launch(opts = {}) {
 /** Opens the page and waits until the wasm is running. */
 export async function openPage(page, url) {
   await page.goto(url);
-  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true'
-    || !document.getElementById('boot').hidden, null, { timeout: 60000 });
+  await page.waitForFunction(
+    () => document.documentElement.dataset.ready === 'true' || !document.getElementById('boot').hidden,
+    null,
+    { timeout: 60000 },
+  );
   const boot = await page.locator('#boot').textContent();
   if (boot) throw new Error(`page failed to start: ${boot}`);
 }
-
-
-
 
 /** Relative path -> sha256 ("dir" for folders) for a whole tree. */
 export async function treeManifest(dir) {
@@ -238,6 +272,10 @@ export async function screenshot(page, name) {
 
 /** Unzips with Python's zipfile (independent of our Go unpacker). */
 export async function unzip(zipPath, dest) {
-  await run('/usr/bin/python3', ['-c',
-    'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', zipPath, dest]);
+  await run('/usr/bin/python3', [
+    '-c',
+    'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])',
+    zipPath,
+    dest,
+  ]);
 }

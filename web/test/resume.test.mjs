@@ -12,8 +12,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  launch, openPage, startRelay, CLI, randomFile, sha256File, tmpdir, need, freePort, CHROMIUM,
-  REPO, GO,
+  launch,
+  openPage,
+  startRelay,
+  CLI,
+  randomFile,
+  sha256File,
+  tmpdir,
+  need,
+  CHROMIUM,
+  REPO,
+  GO,
 } from './harness.mjs';
 
 // WASMHOLE_RESUME_MIB shrinks the big file while debugging.
@@ -21,14 +30,20 @@ const BIG = Number(process.env.WASMHOLE_RESUME_MIB || 300) << 20;
 let work;
 let gopeer;
 
-before(async () => { work = await tmpdir(); });
-after(async () => { if (work) await fsp.rm(work, { recursive: true, force: true }); });
+before(async () => {
+  work = await tmpdir();
+});
+after(async () => {
+  if (work) await fsp.rm(work, { recursive: true, force: true });
+});
 
 async function buildGopeer() {
   if (!gopeer) {
     gopeer = path.join(os.tmpdir(), `wasmhole-gopeer-${process.pid}`);
-    await promisify(execFile)(GO, ['build', '-o', gopeer, './relay/worker/internal/gopeer'],
-      { cwd: REPO, maxBuffer: 1 << 24 });
+    await promisify(execFile)(GO, ['build', '-o', gopeer, './relay/worker/internal/gopeer'], {
+      cwd: REPO,
+      maxBuffer: 1 << 24,
+    });
   }
   return gopeer;
 }
@@ -50,8 +65,13 @@ async function cutProxy(target) {
   await new Promise((r) => srv.once('listening', r));
   return {
     port: srv.address().port,
-    cut() { for (const s of socks) s.destroy(); },
-    close() { this.cut(); srv.close(); },
+    cut() {
+      for (const s of socks) s.destroy();
+    },
+    close() {
+      this.cut();
+      srv.close();
+    },
   };
 }
 
@@ -95,22 +115,27 @@ async function pageReceive(p, code) {
   return download;
 }
 
-const bar = (p, id) => p.evaluate((i) => {
-  const b = document.getElementById(i);
-  return { value: b.value, max: b.max };
-}, id);
+const bar = (p, id) =>
+  p.evaluate((i) => {
+    const b = document.getElementById(i);
+    return { value: b.value, max: b.max };
+  }, id);
 
 /**
  * Resolves once the page's bar id passes fraction of the way; fails at
  * once if the page shows an error instead.
  */
 async function passes(p, id, fraction) {
-  const h = await p.waitForFunction(([i, f]) => {
-    const b = document.getElementById(i);
-    if (b.max > 1 && b.value >= f * b.max) return 'ok';
-    const err = document.querySelector('[role=status] p.error');
-    return err && err.textContent ? `error: ${err.textContent}` : false;
-  }, [id, fraction], { timeout: 240000, polling: 20 });
+  const h = await p.waitForFunction(
+    ([i, f]) => {
+      const b = document.getElementById(i);
+      if (b.max > 1 && b.value >= f * b.max) return 'ok';
+      const err = document.querySelector('[role=status] p.error');
+      return err && err.textContent ? `error: ${err.textContent}` : false;
+    },
+    [id, fraction],
+    { timeout: 240000, polling: 20 },
+  );
   const r = await h.jsonValue();
   if (r !== 'ok') throw new Error(r);
 }
@@ -121,8 +146,11 @@ async function recordStatus(p, name) {
     const el = document.querySelector(`[role=status][aria-label="${n}"]`);
     window.__seen = window.__seen || {};
     window.__seen[n] = [];
-    new MutationObserver(() => window.__seen[n].push(el.textContent))
-      .observe(el, { childList: true, characterData: true, subtree: true });
+    new MutationObserver(() => window.__seen[n].push(el.textContent)).observe(el, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
   }, name);
   return () => p.evaluate((n) => window.__seen[n], name);
 }
@@ -135,7 +163,8 @@ function logWorkers(p, tag) {
 
 async function pages(n) {
   const out = [];
-  for (let i = 0; i < n; i++) out.push(await launch(process.env.WASMHOLE_CHROME_LOG ? { args: ['--enable-logging=stderr', '--v=0'] } : {}));
+  for (let i = 0; i < n; i++)
+    out.push(await launch(process.env.WASMHOLE_CHROME_LOG ? { args: ['--enable-logging=stderr', '--v=0'] } : {}));
   return out;
 }
 
@@ -164,7 +193,9 @@ async function pageToPage(t, relay, pageURL, cut) {
     const saved = path.join(b.downloads, 'got.bin');
     await download.saveAs(saved);
     assert.equal(await download.failure(), null);
-    await recvStatus(b.page).getByText(/^Received/).waitFor({ timeout: 600000 });
+    await recvStatus(b.page)
+      .getByText(/^Received/)
+      .waitFor({ timeout: 600000 });
     assert.match(await sendStatus(a.page).textContent(), /SHA-256 matched/);
     assert.equal(await sha256File(saved), sum);
     const rs = await seenR();
@@ -175,8 +206,10 @@ async function pageToPage(t, relay, pageURL, cut) {
     // had passed sent.value to the connection: what lay between was in
     // flight and is sent again, nothing else.
     const inFlight = sent.value - got.value;
-    t.diagnostic(`cut at ${got.value} of ${BIG} received, ${sent.value} sent; receiver showed “${lost}”; `
-      + `bytes re-sent ≤ ${inFlight} (${(100 * inFlight / BIG).toFixed(1)} %)`);
+    t.diagnostic(
+      `cut at ${got.value} of ${BIG} received, ${sent.value} sent; receiver showed “${lost}”; ` +
+        `bytes re-sent ≤ ${inFlight} (${((100 * inFlight) / BIG).toFixed(1)} %)`,
+    );
     assert.ok(inFlight < BIG * 0.6, 'the transfer started over');
     await fsp.rm(saved, { force: true });
   } catch (err) {
@@ -187,8 +220,10 @@ async function pageToPage(t, relay, pageURL, cut) {
         return String(e).split('\n')[0];
       }
     };
-    t.diagnostic(`${err}; sender: ${await show(a.page, sendStatus, 'send-bar')}; `
-      + `receiver: ${await show(b.page, recvStatus, 'receive-bar')}; relay log: ${relay.log().slice(-2000)}`);
+    t.diagnostic(
+      `${err}; sender: ${await show(a.page, sendStatus, 'send-bar')}; ` +
+        `receiver: ${await show(b.page, recvStatus, 'receive-bar')}; relay log: ${relay.log().slice(-2000)}`,
+    );
     throw err;
   } finally {
     await a.close();
@@ -237,7 +272,9 @@ test('native → page and page → native survive a cut', async (t) => {
     const download = await pageReceive(b.page, await snd.code());
     await passes(b.page, 'receive-bar', 0.4);
     proxy.cut();
-    await recvStatus(b.page).getByText(/Connection lost, reconnecting/).waitFor({ timeout: 30000 });
+    await recvStatus(b.page)
+      .getByText(/Connection lost, reconnecting/)
+      .waitFor({ timeout: 30000 });
     const saved = path.join(b.downloads, 'from-native.bin');
     await download.saveAs(saved);
     assert.equal(await sha256File(saved), sum);
@@ -254,7 +291,9 @@ test('native → page and page → native survive a cut', async (t) => {
     assert.equal((await rcv.wait(120000)).code, 0, rcv.out);
     assert.equal(await sha256File(out), sum);
     assert.match(rcv.out, /resuming/, rcv.out);
-    await sendStatus(b.page).getByText(/SHA-256 matched/).waitFor({ timeout: 60000 });
+    await sendStatus(b.page)
+      .getByText(/SHA-256 matched/)
+      .waitFor({ timeout: 60000 });
   } finally {
     await b.close();
     proxy.close();
@@ -265,8 +304,20 @@ test('native → page and page → native survive a cut', async (t) => {
 // A stock CLI never resumes: a cut ends the transfer on both sides with a
 // clear error, within a bounded time, and nothing is acknowledged.
 for (const [name, cmd, args] of [
-  ['Python 0.12', 'wormhole', (relay) => ['--relay-url', relay.mailboxURL, '--transit-helper', `tcp:${relay.tcp}`,
-    'receive', '--no-listen', '--accept-file', '--hide-progress']],
+  [
+    'Python 0.12',
+    'wormhole',
+    (relay) => [
+      '--relay-url',
+      relay.mailboxURL,
+      '--transit-helper',
+      `tcp:${relay.tcp}`,
+      'receive',
+      '--no-listen',
+      '--accept-file',
+      '--hide-progress',
+    ],
+  ],
   // wormhole-william has no transit flag: it dials the page's relay hint.
   ['wormhole-william', 'wormhole-william', (relay) => ['receive', '--relay-url', relay.mailboxURL, '--hide-progress']],
 ]) {
@@ -285,8 +336,13 @@ for (const [name, cmd, args] of [
         const extra = cmd === 'wormhole' ? ['-o', path.join(out, 'got.bin')] : [];
         cli = new CLI(cmd, [...args(relay), ...extra, code], { cwd: out, stdin: 'y\n' });
         // wormhole-william 1.0.6 sometimes fails SPAKE2 (see transfer.test.mjs).
-        const how = await Promise.race([passes(b.page, 'send-bar', 0.2).then(() => 'ok'),
-          sendStatus(b.page).getByText(/wrong code/i).waitFor({ timeout: 600000 }).then(() => 'pake')]);
+        const how = await Promise.race([
+          passes(b.page, 'send-bar', 0.2).then(() => 'ok'),
+          sendStatus(b.page)
+            .getByText(/wrong code/i)
+            .waitFor({ timeout: 600000 })
+            .then(() => 'pake'),
+        ]);
         if (how === 'ok') break;
         await cli.wait(30000);
         if (attempt === 3) throw new Error(`${cmd}: wrong code three times: ${cli.out}`);
@@ -294,10 +350,14 @@ for (const [name, cmd, args] of [
       }
       const start = Date.now();
       proxy.cut();
-      const status = await sendStatus(b.page).getByText(/disappeared|failed|lost/i)
-        .waitFor({ timeout: 60000 }).then(() => sendStatus(b.page).textContent());
+      const status = await sendStatus(b.page)
+        .getByText(/disappeared|failed|lost/i)
+        .waitFor({ timeout: 60000 })
+        .then(() => sendStatus(b.page).textContent());
       const r = await cli.wait(60000);
-      t.diagnostic(`after ${Date.now() - start} ms: page “${status}”; ${cmd} exit ${r.code}: ${cli.out.trim().split('\n').pop()}`);
+      t.diagnostic(
+        `after ${Date.now() - start} ms: page “${status}”; ${cmd} exit ${r.code}: ${cli.out.trim().split('\n').pop()}`,
+      );
       assert.notEqual(r.code, 0, cli.out);
       assert.equal(r.sig, null, `${cmd} hung and was killed: ${cli.out}`);
       assert.doesNotMatch(status, /reconnecting|Sent\./);

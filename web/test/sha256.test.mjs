@@ -17,6 +17,8 @@ test('worker sha256 fallback matches node crypto', () => {
     const b = randomBytes(n);
     assert.equal(sha256Fallback(new Uint8Array(b)), createHash('sha256').update(b).digest('hex'), `length ${n}`);
   }
-  assert.equal(sha256Fallback(new TextEncoder().encode('abc')),
-    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  assert.equal(
+    sha256Fallback(new TextEncoder().encode('abc')),
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+  );
 });

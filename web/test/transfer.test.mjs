@@ -9,8 +9,19 @@ import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
-  launch, openPage, startRelay, CLI, randomFile, sha256File, makeTree, treeManifest, tmpdir,
-  screenshot, unzip, need, CHROMIUM,
+  launch,
+  openPage,
+  startRelay,
+  CLI,
+  randomFile,
+  sha256File,
+  makeTree,
+  treeManifest,
+  tmpdir,
+  screenshot,
+  unzip,
+  need,
+  CHROMIUM,
 } from './harness.mjs';
 
 let relay;
@@ -64,7 +75,8 @@ async function pageSend(p, what) {
 }
 
 async function waitSent(p, ms = 600000) {
-  await sendStatus(p).getByText(/^Sent\.|failed|cancel|disappeared|rejected|wrong code/i)
+  await sendStatus(p)
+    .getByText(/^Sent\.|failed|cancel|disappeared|rejected|wrong code/i)
     .waitFor({ timeout: ms });
   return sendStatus(p).textContent();
 }
@@ -79,8 +91,10 @@ test('page sends text to wormhole receive', async (t) => {
   await withPage(async (p) => {
     const text = 'hello from the browser ✓ ünïcödé';
     const code = await pageSend(p, { text });
-    assert.match(await p.locator('#cli-command').textContent(),
-      new RegExp(`^wormhole --relay-url ${relay.mailboxURL} receive ${code}$`));
+    assert.match(
+      await p.locator('#cli-command').textContent(),
+      new RegExp(`^wormhole --relay-url ${relay.mailboxURL} receive ${code}$`),
+    );
     // The share link carries the code in the fragment; the QR code shows it.
     assert.equal(await p.locator('#share-link').getAttribute('href'), `${relay.pageURL}#${code}`);
     assert.ok((await p.locator('#qr path').getAttribute('d')).length > 100);
@@ -102,8 +116,16 @@ test('page sends 1 MiB to wormhole receive without --transit-helper (relay hint 
     await screenshot(p, 'send-code');
     // No --transit-helper: the CLI learns our relay's TCP address from the
     // page's relay hint.
-    const cli = new CLI('wormhole', [...pyArgs(false), 'receive', '--no-listen', '--accept-file',
-      '--hide-progress', '-o', path.join(out, 'got.bin'), code]);
+    const cli = new CLI('wormhole', [
+      ...pyArgs(false),
+      'receive',
+      '--no-listen',
+      '--accept-file',
+      '--hide-progress',
+      '-o',
+      path.join(out, 'got.bin'),
+      code,
+    ]);
     const r = await cli.wait(120000);
     assert.equal(r.code, 0, cli.out);
     assert.match(cli.out, /relay:tcp:127\.0\.0\.1/, cli.out);
@@ -122,8 +144,16 @@ test('page sends 300 MiB to wormhole receive', async (t) => {
   try {
     await withPage(async (p) => {
       const code = await pageSend(p, { files: [src] });
-      const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
-        '--hide-progress', '-o', path.join(out, 'got.bin'), code]);
+      const cli = new CLI('wormhole', [
+        ...pyArgs(),
+        'receive',
+        '--no-listen',
+        '--accept-file',
+        '--hide-progress',
+        '-o',
+        path.join(out, 'got.bin'),
+        code,
+      ]);
       const r = await cli.wait(900000);
       assert.equal(r.code, 0, cli.out);
       assert.equal(await sha256File(path.join(out, 'got.bin')), sum);
@@ -134,7 +164,6 @@ test('page sends 300 MiB to wormhole receive', async (t) => {
     await fsp.rm(src, { force: true });
   }
 });
-
 
 // wormhole-william 1.0.6 (Debian's gospake2) encodes SPAKE2 points with an
 // unpadded big.Int.Bytes(), so about one session in 128 fails as a "wrong
@@ -160,8 +189,10 @@ test('page sends a file to wormhole-william', async (t) => {
     try {
       return await withPage(async (p) => {
         const code = await pageSend(p, { files: [src] });
-        const cli = new CLI('wormhole-william', ['receive', '--relay-url', relay.mailboxURL, '--hide-progress', code],
-          { cwd: out, stdin: 'y\n' });
+        const cli = new CLI('wormhole-william', ['receive', '--relay-url', relay.mailboxURL, '--hide-progress', code], {
+          cwd: out,
+          stdin: 'y\n',
+        });
         const r = await cli.wait(120000);
         if (r.code !== 0 && /^Wrong code/.test(await waitSent(p, 30000))) {
           assert.deepEqual(await fsp.readdir(out), [], 'the failed attempt wrote nothing');
@@ -183,8 +214,9 @@ test('page receives text from wormhole send', async (t) => {
   await withPage(async (p) => {
     const text = 'hello from the terminal ✓';
     // --verify prints the verifier and asks before sending.
-    const cli = new CLI('wormhole', [...pyArgs(), 'send', '--verify', '--hide-progress', '--text', text],
-      { stdin: 'yes\n' });
+    const cli = new CLI('wormhole', [...pyArgs(), 'send', '--verify', '--hide-progress', '--text', text], {
+      stdin: 'yes\n',
+    });
     const code = await cli.code();
     await pageReceive(p, code);
     await p.locator('#offer-message').getByText(text).waitFor({ timeout: 60000 });
@@ -292,8 +324,11 @@ test('page receives a folder from wormhole send, as a zip and unpacked', async (
       const offer = await window.wasmhole.receive(code);
       return offer.accept(window.wasmhole.directorySink(root));
     }, code);
-    const got = { folder, out: await opfsTree(p, folder),
-      left: Object.keys(await opfsTree(p)).filter((k) => !k.includes('/')) };
+    const got = {
+      folder,
+      out: await opfsTree(p, folder),
+      left: Object.keys(await opfsTree(p)).filter((k) => !k.includes('/')),
+    };
     assert.equal(got.folder, 'sendtree');
     assert.deepEqual(got.out, manifest);
     assert.deepEqual(got.left, ['sendtree'], 'the spool file was removed');
@@ -346,7 +381,9 @@ test('a folder that cannot be unpacked is not acknowledged: the page says so, th
   await randomFile(path.join(half, 'z/boom.bin'), 5000);
   await withPage(async (p) => {
     // "Unpack into folder…" gets the origin-private file system.
-    await p.evaluate(() => { window.showDirectoryPicker = async () => navigator.storage.getDirectory(); });
+    await p.evaluate(() => {
+      window.showDirectoryPicker = async () => navigator.storage.getDirectory();
+    });
     const worker = p.workers().find((w) => w.url().endsWith('/worker.js'));
     assert.ok(worker, 'the wasmhole worker is running');
     await worker.evaluate(() => {
@@ -359,13 +396,19 @@ test('a folder that cannot be unpacked is not acknowledged: the page says so, th
         return w;
       };
     });
-    for (const [src, why] of [[clash, /appears twice/], [caseClash, /differ only in case/], [half, /disk is full/]]) {
+    for (const [src, why] of [
+      [clash, /appears twice/],
+      [caseClash, /differ only in case/],
+      [half, /disk is full/],
+    ]) {
       const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', src]);
       await pageReceive(p, await cli.code());
       const unpack = p.getByRole('button', { name: 'Unpack into folder…', exact: true });
       await unpack.waitFor({ timeout: 60000 });
       await unpack.click();
-      await recvStatus(p).getByText(/could not be unpacked/).waitFor({ timeout: 60000 });
+      await recvStatus(p)
+        .getByText(/could not be unpacked/)
+        .waitFor({ timeout: 60000 });
       const shown = await recvStatus(p).textContent();
       assert.match(shown, why);
       assert.doesNotMatch(shown, /^Received/);
@@ -390,9 +433,6 @@ test('a folder that cannot be unpacked is not acknowledged: the page says so, th
   });
 });
 
-
-
-
 test('cancelling on the page shows up in the CLI, and the CLI cancelling shows up on the page', async (t) => {
   if (!ready(t, 'wormhole')) return;
   const src = path.join(work, 'cancel.bin');
@@ -402,8 +442,16 @@ test('cancelling on the page shows up in the CLI, and the CLI cancelling shows u
     await withPage(async (p) => {
       // Page sends, page cancels mid-transfer: the Python receiver fails.
       let code = await pageSend(p, { files: [src] });
-      let cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
-        '--hide-progress', '-o', path.join(out, 'a.bin'), code]);
+      let cli = new CLI('wormhole', [
+        ...pyArgs(),
+        'receive',
+        '--no-listen',
+        '--accept-file',
+        '--hide-progress',
+        '-o',
+        path.join(out, 'a.bin'),
+        code,
+      ]);
       await p.locator('#send-progress').waitFor({ state: 'visible', timeout: 60000 });
       await p.getByRole('button', { name: 'Cancel' }).first().click();
       assert.match(await waitSent(p, 60000), /Cancelled/);
@@ -414,8 +462,16 @@ test('cancelling on the page shows up in the CLI, and the CLI cancelling shows u
       // page says the other side disappeared.
       await p.getByRole('button', { name: 'Send something else' }).click();
       code = await pageSend(p, { files: [src] });
-      cli = new CLI('wormhole', [...pyArgs(), 'receive', '--no-listen', '--accept-file',
-        '--hide-progress', '-o', path.join(out, 'b.bin'), code]);
+      cli = new CLI('wormhole', [
+        ...pyArgs(),
+        'receive',
+        '--no-listen',
+        '--accept-file',
+        '--hide-progress',
+        '-o',
+        path.join(out, 'b.bin'),
+        code,
+      ]);
       await p.locator('#send-progress').waitFor({ state: 'visible', timeout: 60000 });
       cli.kill('SIGKILL');
       assert.match(await waitSent(p, 120000), /disappeared/);
@@ -439,7 +495,9 @@ test('cancelling on the page shows up in the CLI, and the CLI cancelling shows u
       await p.getByRole('button', { name: 'Accept' }).click();
       await p.locator('#receive-progress').waitFor({ state: 'visible', timeout: 60000 });
       cli.kill('SIGKILL');
-      await recvStatus(p).getByText(/disappeared/).waitFor({ timeout: 120000 });
+      await recvStatus(p)
+        .getByText(/disappeared/)
+        .waitFor({ timeout: 120000 });
       assert.doesNotMatch(await recvStatus(p).textContent(), /^Received/);
       await p.getByRole('button', { name: 'Receive something else' }).waitFor({ timeout: 5000 });
     });

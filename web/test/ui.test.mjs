@@ -40,10 +40,14 @@ test('page starts under the CSP from a deep path, accessible names present', asy
     assert.equal(await p.getByRole('status', { name: 'Send status' }).count(), 1);
     assert.equal(await p.getByRole('status', { name: 'Receive status' }).count(), 1);
     // No inline script or style anywhere in the document.
-    const inline = await p.evaluate(() => [...document.scripts].filter((s) => !s.src).length
-      + document.querySelectorAll('style, [style]').length);
+    const inline = await p.evaluate(
+      () => [...document.scripts].filter((s) => !s.src).length + document.querySelectorAll('style, [style]').length,
+    );
     assert.equal(inline, 0);
-    assert.deepEqual(b.errors.filter((e) => /Content Security Policy|Refused/.test(e)), []);
+    assert.deepEqual(
+      b.errors.filter((e) => /Content Security Policy|Refused/.test(e)),
+      [],
+    );
     await screenshot(p, 'start-desktop');
   } finally {
     await b.close();
@@ -131,12 +135,18 @@ test('the unreachable relay gets a clear message', async (t) => {
     await openPage(b.page, url);
     await b.page.getByLabel('Text', { exact: true }).fill('hi');
     await b.page.getByRole('button', { name: 'Send', exact: true }).click();
-    await b.page.getByRole('status', { name: 'Send status' }).getByText('Cannot reach the relay').waitFor({ timeout: 60000 });
+    await b.page
+      .getByRole('status', { name: 'Send status' })
+      .getByText('Cannot reach the relay')
+      .waitFor({ timeout: 60000 });
     // A clean state: the form works again.
     assert.equal(await b.page.getByRole('button', { name: 'Send', exact: true }).isEnabled(), true);
     await b.page.getByRole('combobox', { name: 'Code' }).fill('7-guitarist-revenge');
     await b.page.getByRole('button', { name: 'Receive', exact: true }).click();
-    await b.page.getByRole('status', { name: 'Receive status' }).getByText('Cannot reach the relay').waitFor({ timeout: 60000 });
+    await b.page
+      .getByRole('status', { name: 'Receive status' })
+      .getByText('Cannot reach the relay')
+      .waitFor({ timeout: 60000 });
     assert.equal(await b.page.getByRole('button', { name: 'Receive', exact: true }).isEnabled(), true);
   } finally {
     await b.close();
@@ -159,7 +169,11 @@ function prng(n, seed = 0x9e3779b9) {
   const out = Buffer.alloc(n);
   let x = seed >>> 0;
   for (let i = 0; i < n; i += 4) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out.writeUInt32LE(x, i);
   }
   return out;
@@ -168,44 +182,60 @@ function prng(n, seed = 0x9e3779b9) {
 // Runs the producer side of the sink protocol in the page (what the wasm
 // worker does), so sw.js and the download path are tested on their own.
 async function produce(page, n, abortAt = -1) {
-  return page.evaluate(async ([n, abortAt]) => {
-    const s = await window.wasmhole.downloadSink('stream test.bin', n);
-    if (!s) return 'no service worker';
-    let credits = 0;
-    let wake = null;
-    let done = false;
-    s.port.onmessage = (e) => {
-      if (e.data.type === 'credit') credits += e.data.n;
-      if (e.data.type === 'done') done = true;
-      if (e.data.type === 'cancel') done = 'cancelled';
-      if (wake) { wake(); wake = null; }
-    };
-    s.start();
-    let x = 0x9e3779b9;
-    const chunk = 256 * 1024;
-    let maxCredits = 0;
-    for (let off = 0; off < n; off += chunk) {
-      while (credits === 0) await new Promise((r) => { wake = r; });
-      maxCredits = Math.max(maxCredits, credits);
-      credits--;
-      if (abortAt >= 0 && off >= abortAt) {
-        s.port.postMessage({ type: 'abort', message: 'peer went away' });
-        return 'aborted';
+  return page.evaluate(
+    async ([n, abortAt]) => {
+      const s = await window.wasmhole.downloadSink('stream test.bin', n);
+      if (!s) return 'no service worker';
+      let credits = 0;
+      let wake = null;
+      let done = false;
+      s.port.onmessage = (e) => {
+        if (e.data.type === 'credit') credits += e.data.n;
+        if (e.data.type === 'done') done = true;
+        if (e.data.type === 'cancel') done = 'cancelled';
+        if (wake) {
+          wake();
+          wake = null;
+        }
+      };
+      s.start();
+      let x = 0x9e3779b9;
+      const chunk = 256 * 1024;
+      let maxCredits = 0;
+      for (let off = 0; off < n; off += chunk) {
+        while (credits === 0)
+          await new Promise((r) => {
+            wake = r;
+          });
+        maxCredits = Math.max(maxCredits, credits);
+        credits--;
+        if (abortAt >= 0 && off >= abortAt) {
+          s.port.postMessage({ type: 'abort', message: 'peer went away' });
+          return 'aborted';
+        }
+        const len = Math.min(chunk, n - off);
+        const b = new Uint8Array(len);
+        const v = new DataView(b.buffer);
+        for (let i = 0; i < len; i += 4) {
+          x ^= x << 13;
+          x >>>= 0;
+          x ^= x >>> 17;
+          x ^= x << 5;
+          x >>>= 0;
+          v.setUint32(i, x, true);
+        }
+        s.port.postMessage({ type: 'chunk', data: b.buffer }, [b.buffer]);
       }
-      const len = Math.min(chunk, n - off);
-      const b = new Uint8Array(len);
-      const v = new DataView(b.buffer);
-      for (let i = 0; i < len; i += 4) {
-        x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-        v.setUint32(i, x, true);
-      }
-      s.port.postMessage({ type: 'chunk', data: b.buffer }, [b.buffer]);
-    }
-    s.port.postMessage({ type: 'end' });
-    while (!done) await new Promise((r) => { wake = r; });
-    s.stop();
-    return { done, maxCredits };
-  }, [n, abortAt]);
+      s.port.postMessage({ type: 'end' });
+      while (!done)
+        await new Promise((r) => {
+          wake = r;
+        });
+      s.stop();
+      return { done, maxCredits };
+    },
+    [n, abortAt],
+  );
 }
 
 test('a streamed download through the service worker arrives byte for byte', async (t) => {

@@ -12,7 +12,8 @@ import path from 'node:path';
 /** Missing programs skip locally and fail in CI (CONTRIBUTING.md). */
 export function need(t, ...programs) {
   for (const p of programs) {
-    const found = p.startsWith('/') ? fs.existsSync(p)
+    const found = p.startsWith('/')
+      ? fs.existsSync(p)
       : (process.env.PATH || '').split(':').some((d) => fs.existsSync(path.join(d, p)));
     if (!found) {
       if (process.env.CI) throw new Error(`required program ${p} is not installed`);
@@ -126,8 +127,12 @@ export class CLI {
     return r;
   }
 
-  kill(sig = 'SIGTERM') { if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(sig); }
+  kill(sig = 'SIGTERM') {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(sig);
+  }
 
   /** Kills it at once. */
-  stop() { this.kill('SIGKILL'); }
+  stop() {
+    this.kill('SIGKILL');
+  }
 }

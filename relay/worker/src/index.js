@@ -49,7 +49,10 @@ function isWebSocket(request) {
 }
 
 function upgradeRequired() {
-  return new Response("this endpoint takes WebSocket connections\n", { status: 426, headers: { Upgrade: "websocket" } });
+  return new Response("this endpoint takes WebSocket connections\n", {
+    status: 426,
+    headers: { Upgrade: "websocket" },
+  });
 }
 
 // ---- Go ----
@@ -90,7 +93,11 @@ function startGo(role, config, db) {
 // and the exception reaches Go as an error).
 function sqlDB(storage) {
   return {
-    query: (q, ...args) => storage.sql.exec(q, ...args).raw().toArray(),
+    query: (q, ...args) =>
+      storage.sql
+        .exec(q, ...args)
+        .raw()
+        .toArray(),
     batch: (stmts) => {
       storage.transactionSync(() => {
         for (const [q, ...args] of stmts) storage.sql.exec(q, ...args);

@@ -25,7 +25,15 @@ function start(role, config = {}) {
   const key = `__bench_${++seq}`;
   let api;
   globalThis[key] = {
-    role, config, db: { query: () => [], batch: () => {} }, ready: (a) => { api = a; }, fail: (m) => { throw new Error(m); },
+    role,
+    config,
+    db: { query: () => [], batch: () => {} },
+    ready: (a) => {
+      api = a;
+    },
+    fail: (m) => {
+      throw new Error(m);
+    },
   };
   const go = new Go();
   go.argv = ['relay', key];
@@ -45,7 +53,10 @@ const mb = start('mailbox');
 const app = 'lothar.com/wormhole/text-or-file-xfer';
 const N = 300;
 let events = 0;
-const ev = (f) => { events++; return f(); };
+const ev = (f) => {
+  events++;
+  return f();
+};
 t = performance.now();
 for (let i = 0; i < N; i++) {
   const [a, b] = [2 * i + 1, 2 * i + 2];

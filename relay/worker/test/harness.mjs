@@ -27,7 +27,10 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function portOpen(port) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -39,8 +42,9 @@ export async function tmpdir(prefix = 'wasmhole-worker-') {
 let built = null;
 /** Runs scripts/build-worker.sh once per test process. */
 export function buildWorker() {
-  built ??= run(path.join(REPO, 'scripts/build-worker.sh'), [], { cwd: REPO, maxBuffer: 1 << 24 })
-    .then(({ stdout }) => stdout);
+  built ??= run(path.join(REPO, 'scripts/build-worker.sh'), [], { cwd: REPO, maxBuffer: 1 << 24 }).then(
+    ({ stdout }) => stdout,
+  );
   return built;
 }
 
@@ -54,8 +58,10 @@ export function goBuild(pkg) {
   }
   if (!goBuilds.has(pkg)) {
     const out = path.join(binDir, path.basename(pkg));
-    goBuilds.set(pkg, run(GO, ['build', '-trimpath', '-o', out, pkg], { cwd: REPO, maxBuffer: 1 << 24 })
-      .then(() => out));
+    goBuilds.set(
+      pkg,
+      run(GO, ['build', '-trimpath', '-o', out, pkg], { cwd: REPO, maxBuffer: 1 << 24 }).then(() => out),
+    );
   }
   return goBuilds.get(pkg);
 }
@@ -80,14 +86,31 @@ function wranglerEnv() {
  */
 export async function startWorker(opts = {}) {
   await buildWorker();
-  const port = opts.port || await freePort();
-  const persist = opts.persist || await tmpdir('wasmhole-worker-state-');
-  const args = [WRANGLER, 'dev', '--local', '--ip', '127.0.0.1', '--port', String(port),
-    '--persist-to', persist, '--show-interactive-dev-session=false', '--log-level', 'log'];
+  const port = opts.port || (await freePort());
+  const persist = opts.persist || (await tmpdir('wasmhole-worker-state-'));
+  const args = [
+    WRANGLER,
+    'dev',
+    '--local',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--persist-to',
+    persist,
+    '--show-interactive-dev-session=false',
+    '--log-level',
+    'log',
+  ];
   const vars = { TRANSIT_UPSTREAM: opts.upstream || '', ...(opts.vars || {}) };
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
   // Its own process group, so stopping it also stops workerd.
-  const proc = spawn(process.execPath, args, { cwd: WORKER, env: wranglerEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, {
+    cwd: WORKER,
+    env: wranglerEnv(),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   const onData = (d) => {
     log += d.toString();
@@ -97,7 +120,9 @@ export async function startWorker(opts = {}) {
   proc.stderr.on('data', onData);
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   let done = false;
-  exited.then(() => { done = true; });
+  exited.then(() => {
+    done = true;
+  });
   const deadline = Date.now() + 120000;
   for (;;) {
     if (done) throw new Error(`wrangler dev exited:\n${log}`);
@@ -112,14 +137,22 @@ export async function startWorker(opts = {}) {
   }
   const signal = async (sig) => {
     if (done) return;
-    try { process.kill(-proc.pid, sig); } catch { /* gone */ }
+    try {
+      process.kill(-proc.pid, sig);
+    } catch {
+      /* gone */
+    }
     await Promise.race([exited, sleep(5000)]);
     if (!done) {
-      try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
       await exited;
     }
     // The port is free again once workerd is gone.
-    for (let i = 0; i < 50 && await portOpen(port); i++) await sleep(100);
+    for (let i = 0; i < 50 && (await portOpen(port)); i++) await sleep(100);
   };
   return {
     port,
@@ -144,7 +177,9 @@ export function transitUsage(worker) {
     try {
       const u = JSON.parse(line.slice(i));
       if (u.transit === 'usage') out.push(u);
-    } catch { /* not ours */ }
+    } catch {
+      /* not ours */
+    }
   }
   return out;
 }
@@ -160,9 +195,23 @@ export async function startNativeRelay() {
   const tcpPort = await freePort();
   const logPath = path.join(dir, 'relay.log');
   const logFd = fs.openSync(logPath, 'w');
-  const proc = spawn(bin, ['serve', '--http', `127.0.0.1:${httpPort}`, '--transit-tcp', `127.0.0.1:${tcpPort}`,
-    '--db', ':memory:', '--admin-socket', path.join(dir, 'admin.sock'), '--log-level', 'info'],
-  { stdio: ['ignore', logFd, logFd] });
+  const proc = spawn(
+    bin,
+    [
+      'serve',
+      '--http',
+      `127.0.0.1:${httpPort}`,
+      '--transit-tcp',
+      `127.0.0.1:${tcpPort}`,
+      '--db',
+      ':memory:',
+      '--admin-socket',
+      path.join(dir, 'admin.sock'),
+      '--log-level',
+      'info',
+    ],
+    { stdio: ['ignore', logFd, logFd] },
+  );
   fs.closeSync(logFd);
   const exited = once(proc, 'exit');
   const deadline = Date.now() + 30000;
@@ -182,9 +231,6 @@ export async function startNativeRelay() {
     },
   };
 }
-
-
-
 
 /**
  * A WebSocket client that collects messages; next() resolves to the next
@@ -208,9 +254,11 @@ export class WS {
       this.ws.onerror = () => reject(new Error(`WebSocket ${url} failed`));
     });
     this.ws.onmessage = (ev) => {
-      const m = typeof ev.data === 'string' ? { text: true, data: ev.data } : { text: false, data: new Uint8Array(ev.data) };
+      const m =
+        typeof ev.data === 'string' ? { text: true, data: ev.data } : { text: false, data: new Uint8Array(ev.data) };
       const w = this.waiters.shift();
-      if (w) w.resolve(m); else this.queue.push(m);
+      if (w) w.resolve(m);
+      else this.queue.push(m);
     };
     this.ws.onclose = (ev) => {
       this.closed = { code: ev.code, reason: ev.reason };
@@ -218,7 +266,9 @@ export class WS {
     };
   }
 
-  send(x) { this.ws.send(typeof x === 'string' || x instanceof Uint8Array ? x : JSON.stringify(x)); }
+  send(x) {
+    this.ws.send(typeof x === 'string' || x instanceof Uint8Array ? x : JSON.stringify(x));
+  }
 
   /** The next message, or null once closed. */
   next(ms = 10000) {
@@ -226,7 +276,12 @@ export class WS {
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no message in ${ms} ms`)), ms);
-      this.waiters.push({ resolve: (m) => { clearTimeout(t); resolve(m); } });
+      this.waiters.push({
+        resolve: (m) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+      });
     });
   }
 
@@ -251,7 +306,13 @@ export class WS {
     return this.closed;
   }
 
-  close() { try { this.ws.close(); } catch { /* closed */ } }
+  close() {
+    try {
+      this.ws.close();
+    } catch {
+      /* closed */
+    }
+  }
 }
 
 /**

@@ -75,7 +75,10 @@ test('two clients meet in a mailbox (allocate, claim, open, add, echo)', async (
     c.send({ type: 'claim', nameplate });
     await assert.rejects(c.expect('claimed'), /crowded/);
     c.close();
-    for (const [w, side] of [[a, 'a'], [b, 'b']]) {
+    for (const [w, side] of [
+      [a, 'a'],
+      [b, 'b'],
+    ]) {
       w.send({ type: 'release' });
       w.send({ type: 'close', mood: 'happy', id: side });
       await w.expect('closed');

@@ -13,7 +13,16 @@ import { once } from 'node:events';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
-  REPO, startWorker, startNativeRelay, transitUsage, waitUsage, need, Proc, tmpdir, randomFile, sha256File,
+  REPO,
+  startWorker,
+  startNativeRelay,
+  transitUsage,
+  waitUsage,
+  need,
+  Proc,
+  tmpdir,
+  randomFile,
+  sha256File,
 } from './harness.mjs';
 
 const webTest = path.join(REPO, 'web/test');
@@ -26,8 +35,10 @@ before(async () => {
   if (fs.existsSync(path.join(webTest, 'node_modules/playwright-core'))) {
     // Build the site here (through bash, whatever the script's mode) and
     // let the web harness reuse it.
-    await promisify(execFile)('bash', [path.join(REPO, 'scripts/build-web.sh'), path.join(REPO, 'dist')],
-      { cwd: REPO, maxBuffer: 1 << 24 });
+    await promisify(execFile)('bash', [path.join(REPO, 'scripts/build-web.sh'), path.join(REPO, 'dist')], {
+      cwd: REPO,
+      maxBuffer: 1 << 24,
+    });
     process.env.WASMHOLE_SKIP_BUILD = '1';
     web = await import(path.join(webTest, 'harness.mjs'));
   }
@@ -44,8 +55,12 @@ after(async () => {
 });
 
 const TYPES = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json', '.wasm': 'application/wasm', '.svg': 'image/svg+xml',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.svg': 'image/svg+xml',
 };
 
 /**
@@ -54,15 +69,25 @@ const TYPES = {
  * host and talks to the Worker on another origin.
  */
 async function serveSite(root, workerOrigin) {
-  const csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
-    + `img-src 'self' data: blob:; connect-src 'self' ${workerOrigin}; worker-src 'self' blob:; `
-    + "manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  const csp =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; " +
+    `img-src 'self' data: blob:; connect-src 'self' ${workerOrigin}; worker-src 'self' blob:; ` +
+    "manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
   const server = http.createServer((req, res) => {
     let p = path.join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    if (!p.startsWith(root)) { res.writeHead(403).end(); return; }
+    if (!p.startsWith(root)) {
+      res.writeHead(403).end();
+      return;
+    }
     if (fs.existsSync(p) && fs.statSync(p).isDirectory()) p = path.join(p, 'index.html');
-    if (!fs.existsSync(p)) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(p)] || 'application/octet-stream', 'Content-Security-Policy': csp });
+    if (!fs.existsSync(p)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': TYPES[path.extname(p)] || 'application/octet-stream',
+      'Content-Security-Policy': csp,
+    });
     fs.createReadStream(p).pipe(res);
   });
   server.listen(0, '127.0.0.1');
@@ -96,8 +121,17 @@ test('the page sends a file through the Worker to the Python CLI', async (t) => 
 
     // No --transit-helper: the CLI dials the relay's TCP address from the
     // page's relay hint.
-    const cli = new Proc('wormhole', ['--relay-url', worker.mailboxURL, 'receive', '--no-listen',
-      '--accept-file', '--hide-progress', '-o', out, code]);
+    const cli = new Proc('wormhole', [
+      '--relay-url',
+      worker.mailboxURL,
+      'receive',
+      '--no-listen',
+      '--accept-file',
+      '--hide-progress',
+      '-o',
+      out,
+      code,
+    ]);
     const r = await cli.wait(120000);
     assert.equal(r.code, 0, cli.out);
     assert.match(cli.out, new RegExp(`relay:tcp:${relay.tcp.replace(/\./g, '\\.')}`), cli.out);

@@ -8,7 +8,17 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  startWorker, startNativeRelay, transitUsage, waitUsage, goBuild, need, Proc, WS, tmpdir, randomFile, sha256File,
+  startWorker,
+  startNativeRelay,
+  transitUsage,
+  waitUsage,
+  goBuild,
+  need,
+  Proc,
+  WS,
+  tmpdir,
+  randomFile,
+  sha256File,
 } from './harness.mjs';
 
 const token = 'ab'.repeat(32);
@@ -21,7 +31,9 @@ function tcpClient(addr, side) {
   const s = net.connect(Number(port), host);
   const c = { got: '', socket: s };
   s.on('connect', () => s.write(`please relay ${token} for side ${side.repeat(16)}\n`));
-  s.on('data', (d) => { c.got += d.toString(); });
+  s.on('data', (d) => {
+    c.got += d.toString();
+  });
   c.closed = new Promise((resolve) => s.on('close', resolve));
   c.until = async (want, ms = 10000) => {
     const end = Date.now() + ms;
@@ -96,7 +108,16 @@ describe('bridge mode (TRANSIT_UPSTREAM = our native relay)', () => {
     const send = new Proc('wormhole', [...py, 'send', '--no-listen', '--hide-progress', src]);
     try {
       const code = await send.code();
-      const recv = new Proc('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, code]);
+      const recv = new Proc('wormhole', [
+        ...py,
+        'receive',
+        '--no-listen',
+        '--accept-file',
+        '--hide-progress',
+        '-o',
+        out,
+        code,
+      ]);
       const r = await recv.wait(120000);
       assert.equal(r.code, 0, recv.out);
       assert.match(recv.out, new RegExp(`relay:tcp:${relay.tcp.replace(/\./g, '\\.')}`), recv.out);
@@ -130,7 +151,16 @@ describe('bridge mode (TRANSIT_UPSTREAM = our native relay)', () => {
       } else {
         sender = new Proc(gopeer, ['send', ...go, src]);
         const code = await sender.code();
-        receiver = new Proc('wormhole', [...py, 'receive', '--no-listen', '--accept-file', '--hide-progress', '-o', out, code]);
+        receiver = new Proc('wormhole', [
+          ...py,
+          'receive',
+          '--no-listen',
+          '--accept-file',
+          '--hide-progress',
+          '-o',
+          out,
+          code,
+        ]);
       }
       try {
         const r = await receiver.wait(180000);

@@ -11,7 +11,11 @@ let data = null; // the Blob to send, fetched once from the bench endpoint
 
 async function post(path, body) {
   // text/plain: a simple request, no CORS preflight.
-  await fetch(new URL(path, ctl), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'text/plain' } });
+  await fetch(new URL(path, ctl), {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'text/plain' },
+  });
 }
 
 // discardSink speaks the documented MessagePort sink protocol
@@ -27,7 +31,13 @@ function discardSink(stats) {
       ch.port1.postMessage({ type: 'done' });
     }
   };
-  return { kind: 'port', port: ch.port2, start() { ch.port1.postMessage({ type: 'credit', n: 8 }); } };
+  return {
+    kind: 'port',
+    port: ch.port2,
+    start() {
+      ch.port1.postMessage({ type: 'credit', n: 8 });
+    },
+  };
 }
 
 const ops = {
@@ -78,7 +88,9 @@ const ops = {
     await last;
     return {};
   },
-  async memory() { return wh.memory(); },
+  async memory() {
+    return wh.memory();
+  },
 };
 
 for (;;) {
