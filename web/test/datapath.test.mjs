@@ -105,7 +105,7 @@ after(async () => {
 const py = () => ['--relay-url', relay.mailboxURL, '--transit-helper', `tcp:${relay.tcp}`];
 const dataPathStats = (p) => p.evaluate(async () => (await window.wasmhole.memory()).dataPath);
 
-test('the page sends through the JS data path to wormhole receive (sizes around the batch edges)', async (t) => {
+test('the page sends to wormhole receive (sizes around the batch edges); the JS data path declines the plain WebSocket', async (t) => {
   if (!need(t, CHROMIUM, 'wormhole')) return;
   const b = await launch();
   try {
@@ -118,11 +118,19 @@ test('the page sends through the JS data path to wormhole receive (sizes around 
     // a read when the close came) until the sender kept a read outstanding
     // (core/transitnet.ReadAhead). Then less than a record, and a size
     // that ends mid-record in the fourth 1 MiB batch.
-    for (const size of [0, 1000, (3 << 20) + 12345]) {
+    //
+    // A sending page dials its transit relay with the plain WebSocket
+    // (core/transitnet/connect_js.go: Chromium's renderer crashes when a
+    // WebSocketStream with queued writes is cut, as a resumed transfer's
+    // is), and the JS data path sends only over a WebSocketStream, so the
+    // Go pipeline sends: the test holds it to that, so a send path
+    // enabled again is noticed.
+    const sizes = [0, 1000, (3 << 20) + 12345];
+    for (const [i, size] of sizes.entries()) {
       const src = path.join(work, `send-${size}.bin`);
       const sum = await randomFile(src, size);
       const before = await dataPathStats(p);
-      if (before.sends > 0) await p.getByRole('button', { name: 'Send something else' }).click();
+      if (i > 0) await p.getByRole('button', { name: 'Send something else' }).click();
       await p.getByLabel('Files', { exact: true }).setInputFiles([src]);
       await p.getByRole('button', { name: 'Send', exact: true }).click();
       await p.waitForFunction(() => document.getElementById('code').value !== '', null, { timeout: 30000 });
@@ -151,8 +159,8 @@ test('the page sends through the JS data path to wormhole receive (sizes around 
         });
       assert.match(await p.getByRole('status', { name: 'Send status' }).textContent(), /SHA-256 matched/);
       const after = await dataPathStats(p);
-      assert.equal(after.sends, before.sends + 1, `the JS data path sent ${size} bytes`);
-      console.log(`${size} bytes: page -> wormhole receive through the JS data path, sha256 matched`);
+      assert.equal(after.sends, before.sends, `the JS data path declined the plain WebSocket (${size} bytes)`);
+      console.log(`${size} bytes: page -> wormhole receive, sha256 matched`);
     }
   } finally {
     await b.close();
