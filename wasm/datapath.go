@@ -62,13 +62,14 @@ func (d jsDataPath) Send(ctx context.Context, s wormhole.DataSend) ([]byte, erro
 func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte, error) {
 	sink := js.Global().Get("Object").New()
 	var pw *portWriter
+	var lent int // the credits taken from pw, given back if we decline
 	switch w := r.Dest.(type) {
 	case *portWriter:
 		port, credits, err := w.detach()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", wormhole.ErrDataIO, err)
 		}
-		pw = w
+		pw, lent = w, credits
 		sink.Set("port", port)
 		sink.Set("credits", credits)
 	case *fileWriter:
@@ -82,7 +83,10 @@ func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte
 	reader, _, ok := transitnet.JSStream(r.Conn)
 	if !ok {
 		if pw != nil {
-			pw.attach(0, "")
+			// Without them the Go pipeline would wait for credits the
+			// consumer already gave (Firefox and WebKit, which have no
+			// WebSocketStream, hung here).
+			pw.attach(lent, "")
 		}
 		return nil, wormhole.ErrDataPathDeclined
 	}
