@@ -86,7 +86,7 @@ func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte
 			// Without them the Go pipeline would wait for credits the
 			// consumer already gave (Firefox and WebKit, which have no
 			// WebSocketStream, hung here).
-			pw.attach(lent, "")
+			pw.attach(lent, "", "")
 		}
 		return nil, wormhole.ErrDataPathDeclined
 	}
@@ -97,7 +97,7 @@ func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte
 	args.Set("buffered", bytesToJS(transitnet.TakeBuffered(r.Conn)))
 	job, res, err := d.start(ctx, "receive", args)
 	if pw != nil {
-		pw.attach(job.Get("credits").Int(), job.Get("sinkError").String())
+		pw.attach(job.Get("credits").Int(), job.Get("sinkError").String(), job.Get("sinkMessage").String())
 	}
 	if err != nil {
 		return nil, err

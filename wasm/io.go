@@ -359,11 +359,12 @@ func (w *portWriter) detach() (port js.Value, credits int, err error) {
 	return w.port, credits, nil
 }
 
-func (w *portWriter) attach(credits int, sinkErr string) {
+func (w *portWriter) attach(credits int, sinkErr, message string) {
 	w.credits = credits
 	switch sinkErr {
 	case "save-failed":
-		w.err = fmt.Errorf("%w: the sink failed", errSaveFailed)
+		// As handle words a sink's {type:"error"}: the page shows why.
+		w.err = fmt.Errorf("%w: %s", errSaveFailed, message)
 	case "cancelled":
 		w.err = errSinkCancelled
 	}

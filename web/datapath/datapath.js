@@ -337,7 +337,7 @@ class PortSink {
   /** Hands the port back: the credits left, and an error it reported. */
   release() {
     this.port.onmessage = null;
-    return { credits: this.credits, error: this.err ? this.err.name : '' };
+    return { credits: this.credits, error: this.err ? this.err.name : '', message: this.err ? this.err.message : '' };
   }
 }
 
@@ -355,14 +355,16 @@ class FileSink {
     }
   }
   release() {
-    return { credits: 0, error: '' };
+    return { credits: 0, error: '', message: '' };
   }
 }
 
 /**
  * receive({reader, key, next, buffered, size, sink: {port, credits} |
- * {writable}, onProgress}) -> job whose done resolves to {sha256, credits,
- * sinkError}: exactly size bytes of plaintext went to the sink.
+ * {writable}, onProgress}) -> job whose done resolves to {sha256}: exactly
+ * size bytes of plaintext went to the sink. Settled either way, the job
+ * also carries what to give back to the port's Go writer: credits,
+ * sinkError (the sink's error name) and sinkMessage (what it said).
  */
 function receive(a) {
   const sink = a.sink.port ? new PortSink(a.sink.port, a.sink.credits) : new FileSink(a.sink.writable);
@@ -438,6 +440,7 @@ function receive(a) {
       const rel = sink.release();
       j.credits = rel.credits;
       j.sinkError = rel.error;
+      j.sinkMessage = rel.message;
     }
   });
   return j;
