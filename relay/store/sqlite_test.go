@@ -92,6 +92,13 @@ func TestSQLiteApplyIsAtomic(t *testing.T) {
 	if len(got.Mailboxes) != 0 {
 		t.Fatalf("partial batch committed: %+v", got)
 	}
+	// The failed batch's transaction is over: the next one commits.
+	if err := s.Apply([]Op{PutMailbox{Mailbox{AppID: "a", ID: "m"}}}); err != nil {
+		t.Fatalf("apply after a failed batch: %v", err)
+	}
+	if got, _ := s.Load(); len(got.Mailboxes) != 1 {
+		t.Fatalf("after the next batch: %+v", got)
+	}
 }
 
 func BenchmarkSQLiteApply(b *testing.B) {
