@@ -168,8 +168,8 @@ func (s *Server) flushOnce() {
 // before, overlapped the two but split each flush period's events into a
 // lone early batch and the rest, which waited a flush more: 1.35 commits
 // and flushes per session with 8 clients where this makes 1.04, 0.21 with
-// 64 where it makes 0.16, and on a disk whose flush costs CPU
-// (BenchmarkSessions) every flush saved is CPU saved.
+// 64 where it makes 0.16. Where a flush costs CPU, as on the VM of
+// docs/perf.md, every flush saved is CPU saved.
 func (s *Server) syncer() {
 	defer close(s.flusherDone)
 	for b := range s.syncq {

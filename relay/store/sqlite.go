@@ -38,8 +38,8 @@ type SQLiteOptions struct {
 // only after a flush that started after its frames were written, and
 // everything a checkpoint moves into the database file is flushed there
 // by SQLite before the WAL is reused. What it buys is that the flush no
-// longer holds the database: the next batch commits meanwhile, and one
-// flush covers all the batches before it.
+// longer holds the database, and one flush covers all the batches
+// committed before it.
 type SQLite struct {
 	mu sync.Mutex // guards everything up to syncMu
 	db *sql.DB
