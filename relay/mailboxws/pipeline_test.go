@@ -17,14 +17,22 @@ type gatedPipe struct {
 	*store.Memory
 	tokens  chan struct{}
 	syncErr atomic.Pointer[error]
+	// commits and syncs count the calls that had something to do.
+	commits, syncs atomic.Int32
 }
 
-func (g *gatedPipe) Commit(ops []store.Op) error { return g.Memory.Apply(ops) }
+func (g *gatedPipe) Commit(ops []store.Op) error {
+	if len(ops) > 0 {
+		g.commits.Add(1)
+	}
+	return g.Memory.Apply(ops)
+}
 
 func (g *gatedPipe) Sync() error {
 	if err := g.syncErr.Load(); err != nil {
 		return *err
 	}
+	g.syncs.Add(1)
 	<-g.tokens
 	return nil
 }
@@ -101,6 +109,38 @@ func TestFramesWaitOnlyForWhatTheyReveal(t *testing.T) {
 	c.quiet(100 * time.Millisecond)
 	st.tokens <- struct{}{}
 	c.expect("ack", "allocated")
+}
+
+// TestChangesDuringAFlushShareOneCommit: what arrives while a flush runs
+// is committed, and flushed, as one batch once it is done, not as a lone
+// first change and then the rest.
+func TestChangesDuringAFlushShareOneCommit(t *testing.T) {
+	st, ts := startGated(t)
+	a := dial(t, ts.url)
+	a.bind("a")
+	a.send(`{"type":"allocate"}`) // committed, its flush waits for a token
+	a.quiet(100 * time.Millisecond)
+	var others []*client
+	for _, side := range []string{"b", "c", "d"} {
+		c := dial(t, ts.url)
+		c.bind(side)
+		c.send(`{"type":"allocate"}`)
+		others = append(others, c)
+	}
+	others[2].quiet(200 * time.Millisecond)
+	if n := st.commits.Load(); n != 1 {
+		t.Fatalf("%d commits while the first flush runs, want 1", n)
+	}
+	st.tokens <- struct{}{}
+	a.expect("ack", "allocated")
+	st.tokens <- struct{}{}
+	for _, c := range others {
+		c.expect("ack", "allocated")
+	}
+	t.Logf("4 allocates, 3 of them during a flush: %d commits, %d flushes", st.commits.Load(), st.syncs.Load())
+	if c, s := st.commits.Load(), st.syncs.Load(); c != 2 || s != 2 {
+		t.Fatalf("%d commits and %d flushes, want 2 and 2", c, s)
+	}
 }
 
 // TestClaimWaitsForUnflushedNameplate: a claim that stores nothing still

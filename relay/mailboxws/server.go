@@ -143,9 +143,9 @@ type Server struct {
 	// which flushes and delivers.
 	pipe  store.Pipelined
 	syncq chan *batch
-	// slot admits one committed batch waiting for the syncer: while a
-	// flush runs, the flusher commits at most one batch and lets the
-	// rest pile up for the next one, so commits stay as few as flushes.
+	// slot admits one committed batch until the syncer has flushed it:
+	// while a flush runs, events pile up for the next commit, so one
+	// commit and one flush cover all of them.
 	slot chan struct{}
 
 	jobs        chan job

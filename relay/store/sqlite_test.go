@@ -3,6 +3,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -41,7 +42,7 @@ func TestSQLiteFileSurvivesReopen(t *testing.T) {
 			s2 := reopenHasWant(t, path)
 			defer s2.Close()
 			var jm string
-			s2.db.QueryRow("PRAGMA journal_mode").Scan(&jm)
+			s2.conn.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&jm)
 			if jm != "wal" {
 				t.Fatalf("journal_mode %q", jm)
 			}
@@ -65,7 +66,7 @@ func TestSQLiteNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.db.Exec("PRAGMA user_version=99")
+	s.conn.ExecContext(context.Background(), "PRAGMA user_version=99")
 	s.Close()
 	if _, err := OpenSQLite(path); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("err %v", err)
@@ -79,7 +80,7 @@ func TestSQLiteApplyIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.phase = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+	s.conn.ExecContext(context.Background(), `CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.phase = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
 	err = s.Apply([]Op{
 		PutMailbox{Mailbox{AppID: "a", ID: "m"}},
 		AddMessage{Message{AppID: "a", MailboxID: "m", Phase: "boom"}},
@@ -90,6 +91,13 @@ func TestSQLiteApplyIsAtomic(t *testing.T) {
 	got, _ := s.Load()
 	if len(got.Mailboxes) != 0 {
 		t.Fatalf("partial batch committed: %+v", got)
+	}
+	// The failed batch's transaction is over: the next one commits.
+	if err := s.Apply([]Op{PutMailbox{Mailbox{AppID: "a", ID: "m"}}}); err != nil {
+		t.Fatalf("apply after a failed batch: %v", err)
+	}
+	if got, _ := s.Load(); len(got.Mailboxes) != 1 {
+		t.Fatalf("after the next batch: %+v", got)
 	}
 }
 
@@ -147,7 +155,7 @@ func TestSQLitePipelined(t *testing.T) {
 				t.Fatal(err)
 			}
 			var pragma string
-			if err := s.db.QueryRow("PRAGMA synchronous").Scan(&pragma); err != nil || pragma != tc.pragma {
+			if err := s.conn.QueryRowContext(context.Background(), "PRAGMA synchronous").Scan(&pragma); err != nil || pragma != tc.pragma {
 				t.Fatalf("PRAGMA synchronous = %q (%v), want %s", pragma, err, tc.pragma)
 			}
 			var p Pipelined = s

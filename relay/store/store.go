@@ -59,11 +59,11 @@ type Store interface {
 }
 
 // Pipelined is implemented by stores that can split Apply into its two
-// halves, so that a driver can overlap them: the disk flush of one batch
-// runs while the next batch is being committed, and one flush covers every
-// batch committed before it started. On a machine where a flush costs a
-// millisecond of wall time that is what lets durability keep up with the
-// session rate (relay/README.md has the numbers).
+// halves, so that a driver can schedule them: flush on another goroutine
+// while it collects the next batch, and cover every batch committed before
+// a flush with that one flush (relay/mailboxws commits what arrived during
+// a flush as one batch once the flush is done; relay/README.md has the
+// numbers).
 type Pipelined interface {
 	Store
 	// Commit performs ops in order as one atomic change. It is visible to
