@@ -60,7 +60,7 @@ function startReceive(b, code, kind, opts) {
   return b.eval(
     async ([code, kind, opts]) => {
       const { Wasmhole } = await import(new URL('web/wasmhole.js', document.baseURI).href);
-      const r = { state: 'running', peak: 0, got: 0, statuses: [], sinkSaw: [] };
+      const r = { state: 'running', peak: 0, got: 0, progress: 0, statuses: [], sinkSaw: [] };
       window.wasmholeBacklog = r;
       const wh = await Wasmhole.load({ client: opts.client, receiveBacklog: opts.limit, dataPath: opts.dataPath });
       const offer = await wh.receive(code);
@@ -84,6 +84,7 @@ function startReceive(b, code, kind, opts) {
       const t0 = performance.now();
       offer
         .accept(sink, {
+          onProgress: () => r.progress++,
           onStatus: (s, ev) => r.statuses.push(s === 'lagging' ? `lagging ${ev.queued}` : s),
         })
         .then(async () => {
@@ -121,7 +122,7 @@ const poll = (b, ms) =>
 const figures = (engine, what, f, r) =>
   `${engine}, ${what}: ${(f.size / MiB).toFixed(0)} MiB, ${r.state}${r.code ? ` (${r.code})` : ''} after ` +
   `${r.seconds.toFixed(1)} s, ${(r.got / MiB / r.seconds).toFixed(1)} MiB/s stored, ` +
-  `peak backlog ${(r.peak / MiB).toFixed(1)} MiB`;
+  `peak backlog ${(r.peak / MiB).toFixed(1)} MiB, ${r.progress} progress events`;
 
 for (const engine of ENGINES) {
   describe(engine, () => {
