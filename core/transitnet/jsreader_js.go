@@ -25,8 +25,10 @@ import (
 // WebSocket, one over its receive queue. ok is false for other
 // connections, or when a read is outstanding.
 //
-// The caller must not read c while it uses the reader. On the plain path
-// a read fails once the backlog passed its bound; Overrun then says so.
+// The caller must not read c while it uses the reader, and must wait for
+// each read() to settle before the next (as a stream reader's user does).
+// On the plain path a read fails once the backlog passed its bound;
+// Overrun then says so.
 func JSReader(c net.Conn) (reader js.Value, ok bool) {
 	ws := browserConn(c)
 	if ws == nil {
