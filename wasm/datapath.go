@@ -8,9 +8,9 @@ package main
 // the transit WebSocketStream, and received records the other way into
 // the sink, without crossing into Go. Go keeps the offer, the keys, the
 // transit race and the ack, and is the fallback for what the JS path
-// declines: a directory's zip, a send over a plain WebSocket (no
-// WebSocketStream), an unpacked folder's spool file written mid-way, or a
-// page that loaded without the bundle.
+// declines: a directory's zip, a plain WebSocket (no WebSocketStream), an
+// unpacked folder's spool file written mid-way, or a page that loaded
+// without the bundle.
 
 import (
 	"context"
