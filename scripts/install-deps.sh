@@ -13,7 +13,7 @@ export PATH=$PATH:/usr/local/go/bin:$(go env GOPATH)/bin
 
 bash "$shared/peers/install.sh" >/dev/null
 
-apt_pkgs=(chromium firefox-esr webkit2gtk-driver libwebkit2gtk-4.1-0 xvfb xauth python3-spake2 podman zbar-tools ca-certificates)
+apt_pkgs=(chromium firefox-esr webkit2gtk-driver libwebkit2gtk-4.1-0 xvfb xauth iproute2 python3-spake2 podman zbar-tools ca-certificates)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/core/transitnet"
 	"github.com/wasmhole/wasmhole/core/wormhole"
 )
 
@@ -36,6 +37,8 @@ func errorCode(err error) string {
 	switch {
 	case errors.Is(err, wormhole.ErrWrongCode):
 		return "wrong-code"
+	case errors.Is(err, transitnet.ErrReceiveBacklog):
+		return "overrun"
 	case errors.Is(err, wormhole.ErrRejected):
 		return "rejected"
 	case errors.Is(err, wormhole.ErrPeerCancelled):
@@ -596,16 +599,9 @@ func accept(args []js.Value) any {
 		}
 		defer dropHandle(args[0].Int())
 		spec := argOr(args, 1)
-		progress := throttle(e, "progress", "got")
 		e.emit("status", map[string]any{"status": "connecting"})
-		started := false
-		prog := func(got, total int64) {
-			if !started {
-				started = true
-				e.emit("status", map[string]any{"status": "transferring"})
-			}
-			progress(got, total)
-		}
+		prog, stop := receiveProgress(e)
+		defer stop()
 		switch optString(spec, "kind") {
 		case "port":
 			return nil, acceptInto(h.ctx, o, newPortWriter(spec.Get("port")), prog, reconnectEvents(e), nil)

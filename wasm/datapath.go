@@ -80,7 +80,10 @@ func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte
 	default:
 		return nil, wormhole.ErrDataPathDeclined
 	}
-	reader, _, ok := transitnet.JSStream(r.Conn)
+	// A WebSocketStream's reader, or one over a plain WebSocket's bounded
+	// receive queue (Firefox, Safari): either way the records are opened
+	// by the data path's crypto workers, much faster there than Go.
+	reader, ok := transitnet.JSReader(r.Conn)
 	if !ok {
 		if pw != nil {
 			// Without them the Go pipeline would wait for credits the
@@ -98,6 +101,9 @@ func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte
 	job, res, err := d.start(ctx, "receive", args)
 	if pw != nil {
 		pw.attach(job.Get("credits").Int(), job.Get("sinkError").String(), job.Get("sinkMessage").String())
+	}
+	if oerr := transitnet.Overrun(r.Conn); err != nil && oerr != nil {
+		return nil, oerr // the backlog's bound, not "the connection closed"
 	}
 	if err != nil {
 		return nil, err

@@ -45,8 +45,10 @@ func main() {
 	set("validateCode", validateCode)
 	set("qr", qr)
 	set("cancel", cancel)
+	set("backlog", backlog)
 	registerLowLevel(set)
 	registerTransfers(set)
+	setBacklogLimit()
 	js.Global().Set("wasmhole", api)
 	if ready := js.Global().Get("wasmholeStarted"); ready.Type() == js.TypeFunction {
 		ready.Invoke()

@@ -31,6 +31,7 @@ const CODES = new Set([
   'save-failed',
   'unpack-failed',
   'too-large',
+  'overrun',
   'integrity',
   'transfer-failed',
 ]);
@@ -59,19 +60,24 @@ function randomID() {
 export class Wasmhole {
   /**
    * Starts the worker and loads the wasm (checked against its SHA-256).
-   * @param {{baseURL?: string|URL, client?: ClientOptions, dataPath?: 'js'|'go', cryptoWorkers?: number}} [opts]
+   * @param {{baseURL?: string|URL, client?: ClientOptions, dataPath?: 'js'|'go', cryptoWorkers?: number,
+   *          receiveBacklog?: number}} [opts]
    *   baseURL: folder holding worker.js, wasm_exec.js, wasmhole.wasm and
    *   sw.js (default: the folder of this module). client: defaults for
    *   every wormhole this instance opens. dataPath: 'go' moves file bytes
    *   in the Go core instead of the JS data path (for comparison);
    *   cryptoWorkers: how many workers seal and open records (default: one
-   *   per core, at most 4).
+   *   per core, at most 4). receiveBacklog: in browsers without
+   *   WebSocketStream, the most a receive may hold in memory of bytes that
+   *   arrived faster than its sink stored them before it fails with
+   *   "overrun" (default 512 MiB).
    */
   static async load(opts = {}) {
     const base = new URL(opts.baseURL || './', import.meta.url);
     const url = new URL('worker.js', base);
     if (opts.dataPath === 'go') url.searchParams.set('datapath', 'go');
     if (opts.cryptoWorkers > 0) url.searchParams.set('crypto-workers', String(opts.cryptoWorkers));
+    if (opts.receiveBacklog > 0) url.searchParams.set('receive-backlog', String(opts.receiveBacklog));
     const worker = new Worker(url);
     const wh = new Wasmhole(worker, base, opts.client || {});
     await wh._ready;
@@ -263,6 +269,16 @@ export class Wasmhole {
       if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status);
     });
     return new Offer(this, o);
+  }
+
+  /**
+   * The receive backlog: bytes that arrived faster than the sink stored
+   * them and wait in memory (only in browsers without WebSocketStream).
+   * Resolves to {queued, peak}: now, and the most during the last receive.
+   * @returns {Promise<{queued: number, peak: number}>}
+   */
+  backlog() {
+    return this._call('backlog');
   }
 
   // ---- sinks: where an accepted offer's bytes go ----------------------
@@ -503,7 +519,7 @@ export class Offer {
     const args = [this._h, { kind: sink.kind, handle: sink.handle, port: sink.port }];
     const transfer = sink.port ? [sink.port] : [];
     const onEvent = (ev) => {
-      if (ev.type === 'progress' && opts.onProgress) opts.onProgress(ev.got, ev.total);
+      if (ev.type === 'progress' && opts.onProgress) opts.onProgress(ev.got, ev.total, ev);
       if (ev.type === 'status' && opts.onStatus) opts.onStatus(ev.status, ev);
     };
     const p = this._wh._call('accept', args, onEvent, transfer);

@@ -20,6 +20,8 @@ importScripts('wasm_exec.js', 'wasm-hash.js');
   const params = new URLSearchParams(self.location.search);
   const workers = Number(params.get('crypto-workers'));
   if (workers > 0) self.WASMHOLE_CRYPTO_WORKERS = workers;
+  const backlog = Number(params.get('receive-backlog'));
+  if (backlog > 0) self.WASMHOLE_RECEIVE_BACKLOG = backlog;
   if (params.get('datapath') !== 'go') {
     try {
       importScripts('datapath.js');

@@ -43,6 +43,11 @@ import (
 // server, so one errors.Is test covers both.
 var ErrRelayUnreachable = errors.New("cannot reach the relay")
 
+// ErrReceiveBacklog is wrapped by a browser's transit read that failed
+// because more than BacklogLimit received bytes waited unread: a browser
+// without WebSocketStream cannot slow the sender down (backlog_js.go).
+var ErrReceiveBacklog = errors.New("the data arrived faster than it could be stored, and this browser cannot slow the sender down")
+
 // Config says who we are and what we may dial.
 type Config struct {
 	Sender     bool   // file sender (transit leader)

@@ -18,7 +18,9 @@ package transitnet
 //     wait for the WritableStream's ready promise.
 //   - Elsewhere (plain WebSocket), writes wait while bufferedAmount is
 //     above a high-water mark until it drains below a low-water mark.
-//     Received messages cannot be refused there; they are queued.
+//     Received messages cannot be refused there; they wait, bounded, as
+//     the browser's ArrayBuffers (backlog_js.go), and each Read copies
+//     straight from them into the caller's buffer.
 //
 // Each Write is one binary message, so the relay line goes out alone as
 // the relay requires; reads return the bytes of consecutive messages back
@@ -78,17 +80,32 @@ type browserWS struct {
 	ws js.Value
 
 	mu       sync.Mutex
-	queue    [][]byte      // received, not yet read (plain path)
+	queue    []message     // received, not yet read (plain path)
+	head     int           // bytes of queue[0] already read
+	queued   int           // bytes in queue not yet read
 	signal   chan struct{} // poked when queue, closed or err change
 	closed   bool
 	err      error // the first read-side error (io.EOF on a clean close)
 	leftover []byte
 	pending  chan readResult // an outstanding reader.read() (stream path)
+	overrun  bool            // err is the backlog's (plain path)
+
+	// JSReader on the plain path (jsreader_js.go).
+	jsReader    js.Value
+	waiter      *jsWaiter
+	readerFuncs []js.Func
 
 	readDeadline  deadline
 	writeDeadline deadline
 
 	listeners jsutil.Listeners
+}
+
+// message is one received message of the plain path: a Uint8Array over
+// the browser's ArrayBuffer, and its length.
+type message struct {
+	u js.Value
+	n int
 }
 
 type readResult struct {
@@ -136,12 +153,10 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 		default:
 		}
 	})
+	uint8Array := js.Global().Get("Uint8Array")
 	c.on("message", func(e js.Value) {
-		b := jsutil.Bytes(e.Get("data"))
-		c.mu.Lock()
-		c.queue = append(c.queue, b)
-		c.mu.Unlock()
-		c.poke()
+		u := uint8Array.New(e.Get("data"))
+		c.queue1(message{u: u, n: u.Get("length").Int()})
 	})
 	c.on("error", func(js.Value) {
 		select {
@@ -162,6 +177,7 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 				c.err = fmt.Errorf("websocket %s: connection lost (code %d): %w", url, e.Get("code").Int(), io.ErrUnexpectedEOF)
 			}
 		}
+		c.wake(message{})
 		c.mu.Unlock()
 		c.poke()
 	})
@@ -188,6 +204,9 @@ func (c *browserWS) poke() {
 }
 
 func (c *browserWS) Read(p []byte) (int, error) {
+	if !c.stream.Truthy() {
+		return c.readPlain(p)
+	}
 	for {
 		if len(c.leftover) > 0 {
 			n := copy(p, c.leftover)
@@ -202,61 +221,36 @@ func (c *browserWS) Read(p []byte) (int, error) {
 	}
 }
 
-// next returns the next received message, waiting for it.
+// next returns the stream's next received message, waiting for it.
 func (c *browserWS) next() ([]byte, error) {
 	timeout := c.readDeadline.channel()
-	if c.stream.Truthy() {
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return nil, net.ErrClosed
-		}
-		ch := c.startRead()
+	c.mu.Lock()
+	if c.closed {
 		c.mu.Unlock()
-		select {
-		case r := <-ch:
-			c.mu.Lock()
-			c.pending = nil
-			c.mu.Unlock()
-			if r.err != nil {
-				return nil, r.err
-			}
-			return r.data, nil
-		case <-timeout:
-			return nil, os.ErrDeadlineExceeded
-		case <-c.signal:
-			// Close was called: the stream read rejects shortly; report now.
-			c.mu.Lock()
-			closed := c.closed
-			c.mu.Unlock()
-			if closed {
-				return nil, net.ErrClosed
-			}
-			return c.next()
-		}
+		return nil, net.ErrClosed
 	}
-	for {
+	ch := c.startRead()
+	c.mu.Unlock()
+	select {
+	case r := <-ch:
 		c.mu.Lock()
-		if len(c.queue) > 0 {
-			b := c.queue[0]
-			c.queue[0] = nil
-			c.queue = c.queue[1:]
-			c.mu.Unlock()
-			return b, nil
+		c.pending = nil
+		c.mu.Unlock()
+		if r.err != nil {
+			return nil, r.err
 		}
-		closed, err := c.closed, c.err
+		return r.data, nil
+	case <-timeout:
+		return nil, os.ErrDeadlineExceeded
+	case <-c.signal:
+		// Close was called: the stream read rejects shortly; report now.
+		c.mu.Lock()
+		closed := c.closed
 		c.mu.Unlock()
 		if closed {
 			return nil, net.ErrClosed
 		}
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case <-c.signal:
-		case <-timeout:
-			return nil, os.ErrDeadlineExceeded
-		}
+		return c.next()
 	}
 }
 
@@ -355,8 +349,15 @@ func (c *browserWS) Close() error {
 	} else {
 		_ = jsutil.Catch(func() { c.ws.Call("close", 1000) })
 		c.listeners.Remove(c.ws, "message")
+		c.mu.Lock()
+		c.dropQueue()
+		c.wake(message{})
+		c.mu.Unlock()
 		// Release the callbacks after the close event had its chance.
-		time.AfterFunc(5*time.Second, c.listeners.Release)
+		time.AfterFunc(5*time.Second, func() {
+			c.listeners.Release()
+			c.releaseReader()
+		})
 	}
 	return nil
 }

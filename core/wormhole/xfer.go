@@ -306,7 +306,7 @@ func cause(ctx context.Context, err error) error {
 // peer sent something the record layer refuses.
 func connEnded(err error) bool {
 	for _, e := range []error{transit.ErrDecrypt, transit.ErrBadNonce, transit.ErrRecordTooLarge,
-		transit.ErrShortRecord, os.ErrDeadlineExceeded} {
+		transit.ErrShortRecord, os.ErrDeadlineExceeded, transitnet.ErrReceiveBacklog} {
 		if errors.Is(err, e) {
 			return false
 		}

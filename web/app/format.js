@@ -74,6 +74,8 @@ const MESSAGES = {
   'unpack-failed':
     'The folder could not be unpacked, so nothing of it was kept and the sender was told the transfer failed.',
   'too-large': 'This file is too large to receive in this browser.',
+  overrun:
+    'The file arrived faster than this browser could save it, and this browser cannot ask the sender to slow down, so the transfer was stopped rather than held in memory. Nothing incomplete was kept. Try again with a faster disk, or in a browser with WebSocketStream (Chrome, Edge).',
   integrity: 'The app failed its integrity check and was not started. Reload the page.',
 };
 

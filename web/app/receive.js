@@ -147,12 +147,19 @@ export function setupReceive(client) {
     let result;
     try {
       result = await o.accept(sink, {
-        onStatus: (/** @type {string} */ s, /** @type {{held?: number}} */ ev) => {
+        onStatus: (/** @type {string} */ s, /** @type {{held?: number, queued?: number}} */ ev) => {
           if (s === 'transferring') {
             $('receive-progress').hidden = false;
             setStatus(status, 'info', 'Receiving…');
           }
           if (s === 'unpacking') setStatus(status, 'info', 'Unpacking…');
+          if (s === 'lagging') {
+            setStatus(
+              status,
+              'info',
+              `Receiving faster than it can be saved: ${fmtBytes((ev && ev.queued) || 0)} waiting in memory.`,
+            );
+          }
           if (s === 'reconnecting') {
             setStatus(status, 'info', `Connection lost, reconnecting… ${fmtBytes((ev && ev.held) || 0)} kept.`);
           }

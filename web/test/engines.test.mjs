@@ -8,9 +8,13 @@
 // costs seconds); each test loads the page afresh.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startRelay, CLI, randomFile, sha256File, makeTree, treeManifest, tmpdir, unzip, need } from './harness.mjs';
+import { sharedPeer } from './util.mjs';
 import { ENGINES, PROGRAMS, launchEngine } from './engines.mjs';
 import { audit } from './a11y.mjs';
 
@@ -18,12 +22,33 @@ let relay;
 let work;
 let bigFile; // for the cancel tests: large enough to be cancelled mid-way
 
+// Set inside the network namespace where the page is served from a
+// non-secure origin (see the test "without service workers"): an address
+// that exists only there and is not loopback, so no engine counts it as
+// a secure context, and a forwarder from it to our relay.
+const NONSECURE = process.env.WASMHOLE_NONSECURE_ADDR;
+let forwarder;
+
 before(async () => {
   relay = await startRelay();
   work = await tmpdir();
+  if (NONSECURE) {
+    const to = Number(new URL(relay.pageURL).port);
+    forwarder = net.createServer((c) => {
+      const r = net.connect(to, '127.0.0.1');
+      c.pipe(r).pipe(c);
+      c.on('error', () => r.destroy());
+      r.on('error', () => c.destroy());
+    });
+    await new Promise((resolve) => forwarder.listen(0, NONSECURE, resolve));
+    const u = new URL(relay.pageURL);
+    u.host = `${NONSECURE}:${forwarder.address().port}`;
+    relay.pageURL = u.href;
+  }
 });
 
 after(async () => {
+  forwarder?.close();
   await relay?.stop();
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });
@@ -378,14 +403,21 @@ for (const engine of ENGINES) {
 
     test('without service workers: a small file is held in memory (said so), a large one refused', async (t) => {
       if (!ready(t)) return;
-      if (!b.preloads) {
-        t.skip(`${engine}'s driver cannot run a script before the page's`);
+      if (!b.preloads && !NONSECURE) {
+        // WebKitWebDriver cannot run a script before the page's, so the
+        // page is served as a browser really meets it without service
+        // workers: from a non-secure origin (plain http on an address
+        // that is not loopback). This test runs again, alone, in a
+        // private network namespace that has such an address.
+        await inNamespace(t, engine);
         return;
       }
-      // The page as in a browser without service workers (a private mode,
-      // plain http on a public host): see NO_SERVICE_WORKER in engines.mjs.
+      // The page as in a browser without service workers: from a
+      // non-secure origin, or (NO_SERVICE_WORKER in engines.mjs) with the
+      // API removed before the page's scripts run (a private mode).
       {
-        await open(b, '?no-service-worker');
+        await open(b, NONSECURE ? '' : '?no-service-worker');
+        t.diagnostic(`${engine}: ${await b.eval(() => `${location.origin}, isSecureContext ${isSecureContext}`)}`);
         assert.equal(await b.eval(() => 'serviceWorker' in navigator), false);
         // The in-memory cap, lowered so that a small file exceeds it.
         await b.eval(async () => {
@@ -423,6 +455,52 @@ for (const engine of ENGINES) {
       }
     });
   });
+}
+
+/**
+ * Runs this file's no-service-worker test for engine in a private network
+ * namespace (the reference peers' netns-run.sh) where 198.18.0.7, a
+ * test-only address, is on the loopback device: the page is served from
+ * http://198.18.0.7:PORT, which is not a secure context.
+ */
+async function inNamespace(t, engine) {
+  const netns = sharedPeer(t, 'netns-run.sh');
+  if (!netns) return;
+  if (process.getuid && process.getuid() !== 0) {
+    const msg = 'a network namespace needs root (netns-run.sh uses unshare and ip)';
+    if (process.env.CI) throw new Error(msg);
+    t.skip(msg);
+    return;
+  }
+  const self = fileURLToPath(import.meta.url);
+  // A fresh test run, not a child of this one (node:test marks those).
+  const env = { ...process.env, WASMHOLE_ENGINES: engine, WASMHOLE_NONSECURE_ADDR: '198.18.0.7' };
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(
+    netns,
+    [
+      '--addr',
+      '198.18.0.7',
+      process.execPath,
+      '--test',
+      '--test-timeout=600000',
+      '--test-name-pattern=without service workers',
+      path.basename(self),
+    ],
+    {
+      cwd: path.dirname(self),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  for (const line of out.split('\n'))
+    if (/^\s*# (webkit|firefox|chromium)/.test(line)) t.diagnostic(line.trim().replace(/^# /, ''));
+  assert.equal(code, 0, `the test in the namespace failed:\n${out.slice(-4000)}`);
+  assert.match(out, /# pass [1-9]/, out.slice(-2000));
 }
 
 async function smallFile() {
