@@ -7,7 +7,8 @@
 #   OUT/web/app.js          the page's modules bundled into one (app/*.js, wasmhole.js)
 #   OUT/web/app/*.js        the same modules unbundled, for reading and reuse
 #   OUT/web/wasm_exec.js    Go's JS glue, copied from the toolchain that built the wasm
-#   OUT/web/wasmhole.wasm   the Go client (GOOS=js GOARCH=wasm, -trimpath -s -w)
+#   OUT/web/wasmhole.wasm   the Go client (GOOS=js GOARCH=wasm, -trimpath -s -w,
+#                           no inlining in cold packages: see below)
 #   OUT/web/wasm-hash.js    the wasm's SHA-256; the worker refuses any other wasm
 #   OUT/web/datapath.js, datapath-worker.js
 #                           the JS data path (web/datapath/) bundled with its npm
@@ -28,7 +29,21 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wasmhole-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/web/app"
 
-GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -o "$tmp/web/wasmhole.wasm" ./wasm
+# No inlining (-l) in packages that no transfer runs per byte: the protocol's
+# messages, formatting, errors, PAKE, QR code. Inlined copies of their
+# small functions are most of what -l saves (web/README.md, Size); the data
+# path (runtime, crypto, transit records, syscall/js copies) keeps inlining.
+m=github.com/wasmhole/wasmhole
+cold="encoding/json fmt reflect internal/reflectlite strconv internal/strconv
+  unicode unicode/utf16 sort internal/fmtsort math/big encoding/hex
+  encoding/base64 net net/netip time os io/fs path/filepath
+  internal/filepathlite errors internal/godebug internal/bisect unique
+  filippo.io/edwards25519 filippo.io/edwards25519/field rsc.io/qr/coding
+  rsc.io/qr/gf256 $m/wasm/internal/qrcode $m/core/mailbox $m/core/client
+  $m/core/spake2 $m/core/keys $m/core/words $m/core/internal/nfc"
+gcflags=()
+for p in $cold; do gcflags+=("-gcflags=$p=-l"); done
+GOOS=js GOARCH=wasm go build -trimpath "${gcflags[@]}" -ldflags='-s -w' -o "$tmp/web/wasmhole.wasm" ./wasm
 cp "$wasm_exec" "$tmp/web/wasm_exec.js"
 cp index.html "$tmp/"
 cp "${WASMHOLE_CONFIG:-web/config.json}" "$tmp/config.json"
@@ -67,4 +82,6 @@ chmod -R a+rX "$out"
 
 raw=$(stat -c %s "$out/web/wasmhole.wasm")
 gz=$(gzip -9 -c "$out/web/wasmhole.wasm" | wc -c)
-echo "build-web: $out ready; wasmhole.wasm $raw bytes, $gz bytes gzip -9, sha256 $sum"
+br=""
+command -v brotli >/dev/null && br=", $(brotli -q 11 -c "$out/web/wasmhole.wasm" | wc -c) bytes brotli -q 11"
+echo "build-web: $out ready; wasmhole.wasm $raw bytes, $gz bytes gzip -9$br, sha256 $sum"

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -153,8 +152,9 @@ func addEndpoint(r *RelayHint, obj map[string]json.RawMessage) {
 			if t == TypeDirectWSS {
 				scheme = "wss"
 			}
-			u := (&url.URL{Scheme: scheme, Host: h.Addr(), Path: "/"}).String()
-			r.WebSocket = append(r.WebSocket, WebSocketHint{URL: u, Priority: h.Priority})
+			if u, ok := directWSURL(scheme, h); ok {
+				r.WebSocket = append(r.WebSocket, WebSocketHint{URL: u, Priority: h.Priority})
+			}
 		}
 	}
 }
@@ -176,18 +176,6 @@ func parseTCP(obj map[string]json.RawMessage) (DirectHint, bool) {
 		return DirectHint{}, false
 	}
 	return DirectHint{Hostname: host, Port: int(p), Priority: priority(obj["priority"])}, true
-}
-
-// wsURL accepts ws:// and wss:// URLs with a host.
-func wsURL(s string) (string, bool) {
-	if len(s) > 2048 {
-		return "", false
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || u.Hostname() == "" {
-		return "", false
-	}
-	return u.String(), true
 }
 
 // objects returns the JSON objects in a JSON array, skipping other

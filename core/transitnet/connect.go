@@ -31,8 +31,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/go-logr/logr"
-
+	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transit"
 )
 
@@ -55,7 +54,7 @@ type Config struct {
 	Peer       transit.Hints
 	Relays     []transit.RelayHint // our own relays; the peer's come in Peer
 	RelayOnly  bool                // dial no direct hints (e.g. --no-listen)
-	Logger     logr.Logger         // zero value: no logging
+	Logger     logging.Logger      // a logr.Logger (a no-op under GOOS=js); zero value: no logging
 
 	// RelayDelay, ConnTimeout and Timeout are transit.RaceConfig's (0 =
 	// the Python defaults: 2 s, 60 s, 120 s).
@@ -172,7 +171,7 @@ type (
 
 type runner struct {
 	race    *transit.Race
-	log     logr.Logger
+	log     logging.Logger
 	msgs    chan any
 	done    chan struct{} // closed when Connect returns
 	conns   map[int]*conn

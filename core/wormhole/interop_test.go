@@ -27,8 +27,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/wormhole"
@@ -102,14 +100,6 @@ func (f *fixtures) dirTree(t *testing.T) (string, map[string]string) {
 type logBuf struct {
 	mu    sync.Mutex
 	lines []string
-}
-
-func (b *logBuf) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		b.mu.Lock()
-		b.lines = append(b.lines, prefix+" "+args)
-		b.mu.Unlock()
-	}, funcr.Options{Verbosity: 1})
 }
 
 func (b *logBuf) String() string {

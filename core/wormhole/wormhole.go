@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/wasmhole/wasmhole/core/client"
+	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/words"
 )
@@ -43,8 +43,8 @@ type Client struct {
 	// (docs/resume.md); 0 = DefaultResumeTimeout, negative = never
 	// resume (and do not advertise it). Stock CLIs never resume.
 	ResumeTimeout time.Duration
-	Logger        logr.Logger // zero = discard
-	Rand          io.Reader   // nil = crypto/rand
+	Logger        logging.Logger // a logr.Logger (a no-op under GOOS=js); zero = discard
+	Rand          io.Reader      // nil = crypto/rand
 	// DataPath, if not nil, moves the bytes of file transfers in place of
 	// the built-in pipeline (the browser's JS workers); see DataPath. It
 	// is not used for a transfer that may resume (docs/resume.md).
@@ -71,7 +71,7 @@ func (c *Client) appID() string {
 type Wormhole struct {
 	client *Client
 	url    string
-	log    logr.Logger
+	log    logging.Logger
 	resume bool // our app_versions advertise resume (docs/resume.md)
 
 	mu      sync.Mutex
@@ -144,9 +144,6 @@ func (c *Client) newSession(ctx context.Context, versions map[string]any) (*Worm
 		m:       m,
 		changed: make(chan struct{}),
 		stored:  map[int]bool{},
-	}
-	if w.log.GetSink() == nil {
-		w.log = logr.Discard()
 	}
 	w.log = w.log.WithValues("side", m.Mailbox().Side())
 	w.sess, w.cancel = context.WithCancel(context.Background())
