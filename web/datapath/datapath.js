@@ -22,6 +22,8 @@
 // the WebSocketStream is read only when a batch may start (so TCP pushes
 // back on the peer), and the sink's credits (MessagePort) or awaited
 // writes (FileSystemWritableFileStream) hold back the rest.
+import { socketWriter } from './socket-writer.js';
+
 const RECORD = 64 << 10; // plaintext per record we send (core/transit.MaxPlain)
 const BATCH = 1 << 20; // plaintext per batch (and WebSocket message) we send
 const RECV_BATCH = 1 << 20; // framed bytes per batch we open
@@ -534,7 +536,8 @@ self.wasmholeDataPath = {
   stats,
   send(a) {
     stats.sends++;
-    return send(a);
+    // a.socket: a sending page's plain WebSocket (socket-writer.js).
+    return send(a.socket ? { ...a, writer: socketWriter(a.socket) } : a);
   },
   receive(a) {
     stats.receives++;

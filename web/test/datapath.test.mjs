@@ -105,7 +105,7 @@ after(async () => {
 const py = () => ['--relay-url', relay.mailboxURL, '--transit-helper', `tcp:${relay.tcp}`];
 const dataPathStats = (p) => p.evaluate(async () => (await window.wasmhole.memory()).dataPath);
 
-test('the page sends to wormhole receive (sizes around the batch edges); the JS data path declines the plain WebSocket', async (t) => {
+test('the page sends to wormhole receive through the JS data path (sizes around the batch edges)', async (t) => {
   if (!need(t, CHROMIUM, 'wormhole')) return;
   const b = await launch();
   try {
@@ -113,19 +113,15 @@ test('the page sends to wormhole receive (sizes around the batch edges); the JS 
     await openPage(p, relay.pageURL);
     // An empty file first, in a fresh page: Python acks a 0-byte file as
     // soon as the connection stands, while the data path is still starting
-    // its workers, so the ack and the close behind it always arrive before
-    // the core asks for the ack. Chromium dropped such an ack (waiting for
-    // a read when the close came) until the sender kept a read outstanding
-    // (core/transitnet.ReadAhead). Then less than a record, and a size
-    // that ends mid-record in the fourth 1 MiB batch.
+    // its workers, so the ack and the close behind it arrive before the
+    // core asks for the ack; the core must still have it. Then less than a
+    // record, and a size that ends mid-record in the fourth 1 MiB batch,
+    // and one above the socket's high-water mark, so that the sender waits
+    // for the plain WebSocket to drain (web/datapath/socket-writer.js).
     //
     // A sending page dials its transit relay with the plain WebSocket
-    // (core/transitnet/connect_js.go: Chromium's renderer crashes when a
-    // WebSocketStream with queued writes is cut, as a resumed transfer's
-    // is), and the JS data path sends only over a WebSocketStream, so the
-    // Go pipeline sends: the test holds it to that, so a send path
-    // enabled again is noticed.
-    const sizes = [0, 1000, (3 << 20) + 12345];
+    // (core/transitnet/connect_js.go), and the data path sends over it.
+    const sizes = [0, 1000, (3 << 20) + 12345, (24 << 20) + 1];
     for (const [i, size] of sizes.entries()) {
       const src = path.join(work, `send-${size}.bin`);
       const sum = await randomFile(src, size);
@@ -159,8 +155,8 @@ test('the page sends to wormhole receive (sizes around the batch edges); the JS 
         });
       assert.match(await p.getByRole('status', { name: 'Send status' }).textContent(), /SHA-256 matched/);
       const after = await dataPathStats(p);
-      assert.equal(after.sends, before.sends, `the JS data path declined the plain WebSocket (${size} bytes)`);
-      console.log(`${size} bytes: page -> wormhole receive, sha256 matched`);
+      assert.equal(after.sends, before.sends + 1, `the JS data path sent ${size} bytes`);
+      console.log(`${size} bytes: page -> wormhole receive through the JS data path, sha256 matched`);
     }
   } finally {
     await b.close();
