@@ -45,6 +45,8 @@ const WORKERS = Number(process.env.WASMHOLE_BENCH_WORKERS || 0) || undefined;
 const MEMORY = process.env.WASMHOLE_BENCH_MEMORY !== '0';
 const THREADS = !!process.env.WASMHOLE_BENCH_THREADS;
 const PROFILE = !!process.env.WASMHOLE_BENCH_PROFILE;
+// WASMHOLE_BENCH_DIRECTIONS: "send,receive" (default); one of them to iterate on it.
+const DIRECTIONS = (process.env.WASMHOLE_BENCH_DIRECTIONS || 'send,receive').split(',');
 const CEILING_MSG = 1 << 20;
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
 
@@ -457,18 +459,23 @@ try {
       await ctl.run('fetchData', { url: `${ctl.origin}/data.bin`, size: SIZE });
       let c0 = treeCPU(browser.proc.pid);
       let t0 = THREADS && threadTicks(browser.proc.pid);
-      round[`page_to_cli_${dp}`] = +(await pageToPy()).toFixed(1);
-      if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
-      const c1 = treeCPU(browser.proc.pid);
-      round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      if (DIRECTIONS.includes('send')) {
+        round[`page_to_cli_${dp}`] = +(await pageToPy()).toFixed(1);
+        if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
+        const c1 = treeCPU(browser.proc.pid);
+        round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      }
       c0 = treeCPU(browser.proc.pid);
       t0 = THREADS && threadTicks(browser.proc.pid);
-      round[`cli_to_page_${dp}`] = +(await pyToPage()).toFixed(1);
-      if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
-      round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      if (DIRECTIONS.includes('receive')) {
+        round[`cli_to_page_${dp}`] = +(await pyToPage()).toFixed(1);
+        if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
+        round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      }
       const m = await ctl.run('memory');
       if (THREADS) console.error(JSON.stringify(m));
-      if ((m.dataPath?.sends ?? 0) < (dp === 'js' ? 1 : 0) || (dp === 'go' && m.dataPath)) {
+      const sent = DIRECTIONS.includes('send') && dp === 'js';
+      if ((m.dataPath?.sends ?? 0) < (sent ? 1 : 0) || (dp === 'go' && m.dataPath)) {
         throw new Error(`the ${dp} data path did not run: ${JSON.stringify(m)}`);
       }
     }
