@@ -1,6 +1,6 @@
 // The browser's data path (bundled to web/datapath.js, loaded by
 // worker.js): moves the bytes of a file transfer between a File or a
-// sink and the transit WebSocketStream, while the Go core keeps the
+// sink and the transit WebSocket, while the Go core keeps the
 // protocol, the keys and the ack (core/wormhole.DataPath, wasm/datapath.go).
 //
 // One Go/wasm thread used to read, hash, seal and copy every byte through
