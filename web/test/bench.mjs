@@ -14,6 +14,8 @@
 //   Python -> Python the reference
 //   ceiling          plain JS: SIZE zeros over a WebSocketStream through the
 //                    relay's /transit to a TCP reader here (no wasm, no crypto)
+//   ceiling_plain_ws the same over a plain WebSocket in 256 KiB messages, the
+//                    sending page's transport (with send in the directions)
 // Then one memory pass: peak memory while the page sends SIZE and receives
 // it as a streamed download (wasm memory + JS heap and ArrayBuffers of the
 // page and all its workers, sampled over the DevTools protocol; the
@@ -45,6 +47,8 @@ const WORKERS = Number(process.env.WASMHOLE_BENCH_WORKERS || 0) || undefined;
 const MEMORY = process.env.WASMHOLE_BENCH_MEMORY !== '0';
 const THREADS = !!process.env.WASMHOLE_BENCH_THREADS;
 const PROFILE = !!process.env.WASMHOLE_BENCH_PROFILE;
+// WASMHOLE_BENCH_DIRECTIONS: "send,receive" (default); one of them to iterate on it.
+const DIRECTIONS = (process.env.WASMHOLE_BENCH_DIRECTIONS || 'send,receive').split(',');
 const CEILING_MSG = 1 << 20;
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
 
@@ -324,7 +328,7 @@ async function pyToPage(download = false) {
   return mbps(SIZE, ms);
 }
 
-async function ceiling() {
+async function ceiling(op = 'ceiling', extra = {}) {
   const token = randomBytes(32).toString('hex');
   const sock = net.connect(Number(relay.tcp.split(':')[1]), '127.0.0.1');
   await once(sock, 'connect');
@@ -342,7 +346,7 @@ async function ceiling() {
   });
   const [t1] = await Promise.all([
     done,
-    ctl.run('ceiling', { url: relay.transitURL, token, size: SIZE, msg: CEILING_MSG }),
+    ctl.run(op, { url: relay.transitURL, token, size: SIZE, msg: CEILING_MSG, ...extra }),
   ]);
   sock.destroy();
   return mbps(SIZE, t1 - t0);
@@ -457,24 +461,37 @@ try {
       await ctl.run('fetchData', { url: `${ctl.origin}/data.bin`, size: SIZE });
       let c0 = treeCPU(browser.proc.pid);
       let t0 = THREADS && threadTicks(browser.proc.pid);
-      round[`page_to_cli_${dp}`] = +(await pageToPy()).toFixed(1);
-      if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
-      const c1 = treeCPU(browser.proc.pid);
-      round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      if (DIRECTIONS.includes('send')) {
+        round[`page_to_cli_${dp}`] = +(await pageToPy()).toFixed(1);
+        if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
+        const c1 = treeCPU(browser.proc.pid);
+        round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      }
       c0 = treeCPU(browser.proc.pid);
       t0 = THREADS && threadTicks(browser.proc.pid);
-      round[`cli_to_page_${dp}`] = +(await pyToPage()).toFixed(1);
-      if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
-      round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      if (DIRECTIONS.includes('receive')) {
+        round[`cli_to_page_${dp}`] = +(await pyToPage()).toFixed(1);
+        if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
+        round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+      }
       const m = await ctl.run('memory');
       if (THREADS) console.error(JSON.stringify(m));
-      if ((m.dataPath?.sends ?? 0) < (dp === 'js' ? 1 : 0) || (dp === 'go' && m.dataPath)) {
+      const sent = DIRECTIONS.includes('send') && dp === 'js';
+      if ((m.dataPath?.sends ?? 0) < (sent ? 1 : 0) || (dp === 'go' && m.dataPath)) {
         throw new Error(`the ${dp} data path did not run: ${JSON.stringify(m)}`);
       }
     }
     const c0 = treeCPU(browser.proc.pid);
     round.ceiling = +(await ceiling()).toFixed(1);
     round.ceiling_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+    if (DIRECTIONS.includes('send')) {
+      // The sending page's own transport: a plain WebSocket, 256 KiB
+      // messages, the data path's marks (web/datapath/socket-writer.js).
+      const c1 = treeCPU(browser.proc.pid);
+      const plain = { msg: 256 << 10, high: 8 << 20, low: 2 << 20 };
+      round.ceiling_plain_ws = +(await ceiling('ceilingPlain', plain)).toFixed(1);
+      round.ceiling_plain_ws_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c1) / (SIZE / 2 ** 30)).toFixed(2);
+    }
     results.rounds.push(round);
     console.error(`round ${r + 1}: ${JSON.stringify(round)}`);
   }

@@ -88,6 +88,31 @@ const ops = {
     await last;
     return {};
   },
+  // ceilingPlain: the same over a plain WebSocket, the sending page's
+  // transport, with the data path's backpressure (web/datapath/socket-writer.js).
+  async ceilingPlain({ url, token, size, msg, high, low }) {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    const first = new Promise((resolve, reject) => {
+      ws.onmessage = (e) => resolve(new TextDecoder().decode(e.data));
+      ws.onclose = () => reject(new Error('relay closed'));
+    });
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error('websocket failed'));
+    });
+    ws.send(new TextEncoder().encode(`please relay ${token} for side ${'a'.repeat(16)}\n`));
+    if ((await first) !== 'ok\n') throw new Error('relay refused');
+    const chunk = new Uint8Array(msg);
+    for (let s = 0; s < size; s += msg) {
+      if (ws.bufferedAmount > high) {
+        while (ws.bufferedAmount > low) await new Promise((r) => setTimeout(r, 1));
+      }
+      ws.send(chunk.subarray(0, Math.min(msg, size - s)));
+    }
+    while (ws.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 1));
+    return {};
+  },
   async memory() {
     return wh.memory();
   },
