@@ -8,9 +8,11 @@ package main
 // the transit WebSocketStream, and received records the other way into
 // the sink, without crossing into Go. Go keeps the offer, the keys, the
 // transit race and the ack, and is the fallback for what the JS path
-// declines: a directory's zip, a receive over a plain WebSocket (no
-// WebSocketStream), an unpacked folder's spool file written mid-way, or a
-// page that loaded without the bundle. Sends take either kind of socket.
+// declines: a directory's zip, an unpacked folder's spool file written
+// mid-way, a transfer that may resume, or a page that loaded without the
+// bundle. Both directions take either kind of socket: a WebSocketStream,
+// or a plain WebSocket (a sending page's, and every page's in Firefox and
+// Safari, whose receives read its bounded backlog).
 
 import (
 	"context"
