@@ -22,19 +22,6 @@ const PIECE = 256 << 10; // chunks posted to a MessagePort sink (web/README.md)
 const HEADER = 4;
 const MAX_RECORD = 64 << 20;
 
-// churn leaves a little short-lived garbage on this thread's JS heap for
-// each message read, an eighth of its size. Every message arrives in a
-// fresh ArrayBuffer that is dead once cut into a batch, and V8 frees dead
-// ArrayBuffers only at a collection: a thread that moves buffers and
-// allocates little else would start one only after 64 MiB more of them
-// (V8's external memory limit). The young generation's collections that
-// this garbage triggers free them every few MiB. web/sw.js does the same.
-let litter = null;
-export function churn(bytes) {
-  litter = new Array(bytes >>> 5).fill(0);
-  return litter.length;
-}
-
 /** Writes plaintext chunks to a MessagePort sink (web/README.md, "Sinks"). */
 class PortSink {
   constructor(port, credits) {
@@ -159,7 +146,6 @@ export function receive(a) {
           throw new DataPathError('net', `received ${framer.plain} of ${a.size} bytes: the connection closed`);
         }
         const v = typeof r.value === 'string' ? new TextEncoder().encode(r.value) : new Uint8Array(r.value);
-        churn(v.length);
         for (const b of framer.push(v)) await dispatch(b);
       }
       const last = framer.flush();
