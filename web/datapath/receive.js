@@ -180,6 +180,7 @@ export class Framer {
     this.need = 0; // body bytes still missing of the current record
     this.batch = null;
     this.free = []; // batch buffers back from the crypto workers
+    this.regrown = 0; // bytes copied again to grow a batch (the tests read it)
   }
 
   *push(v) {
@@ -204,7 +205,7 @@ export class Framer {
         continue;
       }
       const k = Math.min(this.need, v.length - at);
-      this.append(v.subarray(at, at + k), k);
+      this.append(v.subarray(at, at + k), this.need);
       at += k;
       this.need -= k;
       if (this.need === 0) {
@@ -227,6 +228,7 @@ export class Framer {
     if (b.fill + bytes.length > b.buf.length) {
       const grown = new Uint8Array(Math.max(b.fill + bytes.length, Math.min(2 * b.buf.length, b.fill + room)));
       grown.set(b.buf.subarray(0, b.fill));
+      this.regrown += b.fill;
       b.buf = grown;
     }
     b.buf.set(bytes, b.fill);
