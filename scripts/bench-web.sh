@@ -7,7 +7,9 @@
 # Usage: scripts/bench-web.sh
 # Env:   WASMHOLE_BENCH_MIB (1024), WASMHOLE_BENCH_ROUNDS (2),
 #        WASMHOLE_BENCH_PATHS ("js"; "js,go" adds the Go pipeline),
-#        WASMHOLE_BENCH_WORKERS (crypto workers), WASMHOLE_BENCH_MEMORY=0
+#        WASMHOLE_BENCH_WORKERS (crypto workers), WASMHOLE_BENCH_MEMORY=0,
+#        WASMHOLE_BENCH_DIRECTIONS ("send,receive"), WASMHOLE_BENCH_THREADS=1,
+#        WASMHOLE_BENCH_PROFILE=1 (a CPU profile in the memory pass)
 set -euo pipefail
 cd "$(dirname "$0")/../web/test"
 export PATH=$PATH:/usr/local/go/bin

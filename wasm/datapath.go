@@ -8,9 +8,9 @@ package main
 // the transit WebSocketStream, and received records the other way into
 // the sink, without crossing into Go. Go keeps the offer, the keys, the
 // transit race and the ack, and is the fallback for what the JS path
-// declines: a directory's zip, a plain WebSocket (no WebSocketStream), an
-// unpacked folder's spool file written mid-way, or a page that loaded
-// without the bundle.
+// declines: a directory's zip, a receive over a plain WebSocket (no
+// WebSocketStream), an unpacked folder's spool file written mid-way, or a
+// page that loaded without the bundle. Sends take either kind of socket.
 
 import (
 	"context"
@@ -41,15 +41,18 @@ func (d jsDataPath) Send(ctx context.Context, s wormhole.DataSend) ([]byte, erro
 	if !ok || br.reader.Truthy() {
 		return nil, wormhole.ErrDataPathDeclined
 	}
-	// JSWriter keeps a read outstanding for the ack while JS writes.
-	writer, ok := transitnet.JSWriter(s.Conn)
-	if !ok {
+	args, release := d.args(s.Records, s.Size, s.Progress)
+	defer release()
+	// JSWriter keeps a read outstanding for the ack while JS writes; over
+	// a plain WebSocket (a sending page's) Go's onmessage queues it.
+	if writer, ok := transitnet.JSWriter(s.Conn); ok {
+		args.Set("writer", writer)
+	} else if ws, ok := transitnet.JSSocket(s.Conn); ok {
+		args.Set("socket", ws)
+	} else {
 		return nil, wormhole.ErrDataPathDeclined
 	}
 	br.done = true // the JS path reads the Blob; the Go reader must not start
-	args, release := d.args(s.Records, s.Size, s.Progress)
-	defer release()
-	args.Set("writer", writer)
 	args.Set("blob", br.blob)
 	args.Set("offset", float64(s.Offset))
 	v, err := d.run(ctx, "send", args)

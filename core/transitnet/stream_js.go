@@ -44,6 +44,27 @@ func JSWriter(c net.Conn) (writer js.Value, ok bool) {
 	return ws.writer, true
 }
 
+// JSSocket returns the browser's plain WebSocket under a transit
+// connection made by Connect (a sending page's: connect_js.go), for a data
+// path in JS that sends the records itself with ws.send while Go goes on
+// reading c: received messages reach c's queue through its onmessage
+// handler, so the receiver's ack is kept whenever it comes. The caller
+// must pause while bufferedAmount is high, as Write does, and leave no
+// write of its own outstanding when it writes to c again. ok is false for
+// other connections.
+func JSSocket(c net.Conn) (ws js.Value, ok bool) {
+	b := browserConn(c)
+	if b == nil || !b.ws.Truthy() {
+		return js.Value{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return js.Value{}, false
+	}
+	return b.ws, true
+}
+
 // ReadAhead starts c's next read now, if c is a browser WebSocketStream
 // with none outstanding, so that what the peer sends next is taken in as
 // soon as it arrives. A sender calls it before its data: a receiver that

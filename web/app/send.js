@@ -71,6 +71,9 @@ export function setupSend(client, reserver) {
   };
   const reset = () => {
     transfer = null;
+    // A stale code must never be read as the next one (a test that did
+    // gave the CLI the last, released nameplate, and it waited forever).
+    $input('code').value = '';
     $('send-code').hidden = true;
     $('send-progress').hidden = true;
     $('send-controls').hidden = true;

@@ -6,9 +6,10 @@
 // One Go/wasm thread used to read, hash, seal and copy every byte through
 // syscall/js. Here the stages overlap and the crypto runs in parallel:
 //
-//   send:    Blob stream (BYOB, 1 MiB batches) -> SHA-256 (the hash worker,
-//            hash-wasm) -> seal (crypto workers, libsodium) -> in order ->
-//            one 1 MiB WebSocket message per batch
+//   send:    Blob stream (BYOB, 1 MiB batches) -> seal (crypto workers,
+//            libsodium) -> in order -> the WebSocket (socket-writer.js
+//            over a plain one); meanwhile the plaintext, in order ->
+//            SHA-256 (the hash worker, hash-wasm)
 //   receive: (receive.js) WebSocket messages -> split into whole records
 //            -> open (crypto workers) -> in order -> SHA-256 (the hash
 //            worker) -> sink
@@ -23,6 +24,7 @@
 // back on the peer), and the sink's credits (MessagePort) or awaited
 // writes (FileSystemWritableFileStream) hold back the rest.
 import { receive } from './receive.js';
+import { socketWriter } from './socket-writer.js';
 
 const RECORD = 64 << 10; // plaintext per record we send (core/transit.MaxPlain)
 const BATCH = 1 << 20; // plaintext per batch (and WebSocket message) we send
@@ -239,60 +241,121 @@ function send(a) {
     const hash = new Hash();
     try {
       const p = getPool();
-      const inFlight = p.size + 2;
-      const queue = [];
-      let counter = a.next;
-      let sent = 0;
+      // Batches in flight: enough to keep every worker busy while others
+      // wait for a core (each batch hops between threads, and on a busy
+      // machine each hop waits its turn).
+      const inFlight = 2 * p.size + 4;
       const report = progress(a.onProgress);
+      // Where the last send waited, in ms (stats.sendWaits; the benchmark
+      // prints it): what the pipeline is short of.
+      const waits = { read: 0, space: 0, seal: 0, socket: 0 };
+      stats.sendWaits = waits;
+      const timed = async (k, promise) => {
+        const t = performance.now();
+        try {
+          return await ctl.race(promise);
+        } finally {
+          waits[k] += performance.now() - t;
+        }
+      };
       // Buffers come back for reuse: fresh large ArrayBuffers cost page
       // faults and garbage collection, which Chromium's profile showed.
       const freePlain = [];
       const freeOut = [];
-      const flush = async () => {
-        const { out, outLength, bytes } = await ctl.race(queue.shift());
-        await ctl.race(a.writer.ready).catch((e) => {
-          throw netError(e);
-        });
-        ctl.check();
-        const w = a.writer.write(new Uint8Array(out, 0, outLength));
-        w.then(
-          () => {
-            if (freeOut.length < inFlight) freeOut.push(out);
-          },
-          () => {},
-        );
-        sent += bytes;
-        report(sent);
+      const sealed = []; // batches being sealed, in order: the writer takes them
+      const hashing = []; // batches handed to the hash worker, in order
+      let wake = null; // the reader, waiting for room
+      const room = () => sealed.length < inFlight && hashing.length < inFlight;
+      const poke = () => {
+        if (wake) wake();
       };
-      for await (const buf of readBatches(a.blob, a.offset, a.size, ctl, freePlain)) {
-        const first = counter;
-        const bytes = buf.length;
-        counter += Math.ceil(bytes / RECORD);
-        queue.push(
-          hash
-            .update([buf])
-            .then(([plain]) => {
-              const dst = freeOut.pop();
-              const transfer = dst ? [plain.buffer, dst] : [plain.buffer];
-              return p.run(
-                { op: 'seal', key: a.key, first, plain: plain.buffer, length: bytes, recordSize: RECORD, dst },
-                transfer,
-              );
-            })
-            .then((r) => {
-              freePlain.push(r.plain);
-              return { out: r.out, outLength: r.outLength, bytes };
-            }),
-        );
-        queue[queue.length - 1].catch(() => {});
-        while (queue.length >= inFlight) await flush();
+      let more = null; // the writer, waiting for a batch
+      let reading = true;
+      // failed rejects with the first failure of the writer, a seal or a
+      // hash, to stop the reader waiting for room.
+      let fail;
+      const failed = new Promise((_, reject) => (fail = reject));
+      failed.catch(() => {});
+
+      // The writer: sealed batches to the socket, in order, while the
+      // reader goes on reading.
+      const writer = (async () => {
+        let sent = 0;
+        for (;;) {
+          if (!sealed.length) {
+            if (!reading) break;
+            await timed('read', new Promise((resolve) => (more = resolve)));
+            continue;
+          }
+          const { out, outLength, bytes } = await timed('seal', sealed[0]);
+          sealed.shift();
+          poke();
+          await timed('socket', a.writer.ready).catch((e) => {
+            throw netError(e);
+          });
+          ctl.check();
+          a.writer.write(new Uint8Array(out, 0, outLength)).then(
+            () => {
+              if (freeOut.length < inFlight) freeOut.push(out);
+            },
+            () => {},
+          );
+          sent += bytes;
+          report(sent);
+        }
+        report(sent, true);
+      })();
+      writer.catch(fail);
+
+      let counter = a.next;
+      let posted = Promise.resolve(); // the last batch posted to the hash worker
+      try {
+        for await (const buf of readBatches(a.blob, a.offset, a.size, ctl, freePlain)) {
+          const first = counter;
+          const bytes = buf.length;
+          counter += Math.ceil(bytes / RECORD);
+          // Seal first and send as soon as sealed; the plaintext, handed
+          // back by the crypto worker, goes to the hash worker in file
+          // order, each batch as soon as it and the one before are there.
+          const dst = freeOut.pop();
+          const seal = p.run(
+            { op: 'seal', key: a.key, first, plain: buf.buffer, length: bytes, recordSize: RECORD, dst },
+            dst ? [buf.buffer, dst] : [buf.buffer],
+          );
+          let hashed;
+          const done = new Promise((resolve) => (hashed = resolve));
+          posted = Promise.all([seal, posted]).then(([r]) => {
+            hashed(
+              hash.update([new Uint8Array(r.plain, 0, bytes)]).then(([plain]) => {
+                hashing.shift();
+                freePlain.push(plain.buffer);
+                poke();
+              }),
+            );
+          });
+          posted.catch(fail);
+          done.catch(fail);
+          hashing.push(done);
+          sealed.push(seal.then((r) => ({ out: r.out, outLength: r.outLength, bytes })));
+          sealed[sealed.length - 1].catch(() => {});
+          if (more) more();
+          more = null;
+          while (!room()) {
+            await timed('space', Promise.race([new Promise((resolve) => (wake = resolve)), failed]));
+            wake = null;
+          }
+        }
+      } finally {
+        reading = false;
+        if (more) more();
       }
-      while (queue.length) await flush();
+      await ctl.race(writer);
+      await ctl.race(posted);
+      await ctl.race(Promise.all(hashing));
       // The last writes are queued in order; not awaited, since a receiver
       // may close as soon as it has everything and sent its ack (the proof
       // of delivery, which a read the core started before this job takes
       // in: core/transitnet.JSWriter).
-      report(sent, true);
       return await ctl.race(hash.digest());
     } finally {
       hash.drop();
@@ -309,7 +372,8 @@ self.wasmholeDataPath = {
   stats,
   send(a) {
     stats.sends++;
-    return send(a);
+    // a.socket: a sending page's plain WebSocket (socket-writer.js).
+    return send(a.socket ? { ...a, writer: socketWriter(a.socket) } : a);
   },
   receive(a) {
     stats.receives++;

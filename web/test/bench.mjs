@@ -47,8 +47,8 @@ const PATHS = (process.env.WASMHOLE_BENCH_PATHS || 'js').split(',').filter(Boole
 const WORKERS = Number(process.env.WASMHOLE_BENCH_WORKERS || 0) || undefined;
 const MEMORY = process.env.WASMHOLE_BENCH_MEMORY !== '0';
 const THREADS = !!process.env.WASMHOLE_BENCH_THREADS;
-const DIRS = (process.env.WASMHOLE_BENCH_DIRECTIONS || 'send,receive').split(',');
 const PROFILE = !!process.env.WASMHOLE_BENCH_PROFILE;
+const DIRECTIONS = (process.env.WASMHOLE_BENCH_DIRECTIONS || 'send,receive').split(',');
 const CEILING_MSG = 1 << 20;
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
 
@@ -450,7 +450,7 @@ async function memoryPass() {
       }
       return r;
     };
-    const sending = DIRS.includes('send') ? await watch(profiled('send', pageToPy)) : { total: 0 };
+    const sending = DIRECTIONS.includes('send') ? await watch(profiled('send', pageToPy)) : { total: 0 };
     // Received into the page's streamed download (what a user gets), not
     // the discarding sink: its chunks would be garbage in this page's heap.
     const downloads = path.join(work, 'downloads');
@@ -482,28 +482,28 @@ try {
       const info = await ctl.run('load', { dataPath: dp, cryptoWorkers: WORKERS, client });
       results.hardwareConcurrency = info.hardwareConcurrency;
       await ctl.run('fetchData', { url: `${ctl.origin}/data.bin`, size: SIZE });
-      let c0, t0;
-      if (DIRS.includes('send')) {
-        c0 = treeCPU(browser.proc.pid);
-        t0 = THREADS && threadTicks(browser.proc.pid);
+      let c0 = treeCPU(browser.proc.pid);
+      let t0 = THREADS && threadTicks(browser.proc.pid);
+      if (DIRECTIONS.includes('send')) {
         round[`page_to_cli_${dp}`] = +(await pageToPy()).toFixed(1);
         if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
         const c1 = treeCPU(browser.proc.pid);
         round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
       }
-      if (DIRS.includes('receive')) {
-        c0 = treeCPU(browser.proc.pid);
-        t0 = THREADS && threadTicks(browser.proc.pid);
+      c0 = treeCPU(browser.proc.pid);
+      t0 = THREADS && threadTicks(browser.proc.pid);
+      if (DIRECTIONS.includes('receive')) {
         round[`cli_to_page_${dp}`] = +(await pyToPage()).toFixed(1);
         if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
         round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
       }
       const m = await ctl.run('memory');
       if (THREADS) console.error(JSON.stringify(m));
-      // Sends go through the plain WebSocket today (web/README.md), so only
-      // the receive proves that the JS data path ran.
+      const sent = DIRECTIONS.includes('send') && dp === 'js';
+      const received = DIRECTIONS.includes('receive') && dp === 'js';
       if (
-        (m.dataPath?.receives ?? 0) < (dp === 'js' && DIRS.includes('receive') ? 1 : 0) ||
+        (m.dataPath?.sends ?? 0) < (sent ? 1 : 0) ||
+        (m.dataPath?.receives ?? 0) < (received ? 1 : 0) ||
         (dp === 'go' && m.dataPath)
       ) {
         throw new Error(`the ${dp} data path did not run: ${JSON.stringify(m)}`);
@@ -512,7 +512,7 @@ try {
     const c0 = treeCPU(browser.proc.pid);
     round.ceiling = +(await ceiling()).toFixed(1);
     round.ceiling_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
-    if (DIRS.includes('receive')) {
+    if (DIRECTIONS.includes('receive')) {
       const c2 = treeCPU(browser.proc.pid);
       const t2 = THREADS && threadTicks(browser.proc.pid);
       round.ceiling_receive = +(await ceilingReceive()).toFixed(1);
