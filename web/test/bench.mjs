@@ -16,16 +16,20 @@
 //                    relay's /transit to a TCP reader here (no wasm, no crypto)
 //   ceiling_plain_ws the same over a plain WebSocket in 256 KiB messages, the
 //                    sending page's transport (with send in the directions)
+//   receive ceiling  the other way: a TCP writer here, plain JS reading a
+//                    WebSocketStream from /transit and discarding
 // Then one memory pass: peak memory while the page sends SIZE and receives
 // it as a streamed download (wasm memory + JS heap and ArrayBuffers of the
-// page and all its workers, sampled over the DevTools protocol; the
-// service worker that writes the download is not counted; not timed).
+// page, all its workers and the service worker that writes the download,
+// sampled over the DevTools protocol; not timed).
 //
 // Env: WASMHOLE_BENCH_MIB (default 1024), WASMHOLE_BENCH_ROUNDS (2),
 // WASMHOLE_BENCH_PATHS (data paths to compare, default "js"; "js,go" adds
 // the Go pipeline), WASMHOLE_BENCH_WORKERS (crypto workers; default: one
 // per core), WASMHOLE_BENCH_MEMORY=0 skips the memory pass,
-// WASMHOLE_BENCH_THREADS=1 prints the Chromium threads that used the CPU.
+// WASMHOLE_BENCH_THREADS=1 prints the Chromium threads that used the CPU,
+// WASMHOLE_BENCH_DIRECTIONS ("send,receive") picks the page's directions,
+// WASMHOLE_BENCH_GC=1 collects garbage before each memory sample.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -47,7 +51,6 @@ const WORKERS = Number(process.env.WASMHOLE_BENCH_WORKERS || 0) || undefined;
 const MEMORY = process.env.WASMHOLE_BENCH_MEMORY !== '0';
 const THREADS = !!process.env.WASMHOLE_BENCH_THREADS;
 const PROFILE = !!process.env.WASMHOLE_BENCH_PROFILE;
-// WASMHOLE_BENCH_DIRECTIONS: "send,receive" (default); one of them to iterate on it.
 const DIRECTIONS = (process.env.WASMHOLE_BENCH_DIRECTIONS || 'send,receive').split(',');
 const CEILING_MSG = 1 << 20;
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
@@ -352,6 +355,27 @@ async function ceiling(op = 'ceiling', extra = {}) {
   return mbps(SIZE, t1 - t0);
 }
 
+// The receive direction's ceiling: a TCP writer here sends SIZE zeros
+// through the relay to plain JS reading a WebSocketStream from /transit.
+async function ceilingReceive() {
+  const token = randomBytes(32).toString('hex');
+  const page = ctl.run('ceilingReceive', { url: relay.transitURL, token, size: SIZE });
+  await new Promise((r) => setTimeout(r, 300)); // the page's side first: the relay pairs either order
+  const sock = net.connect(Number(relay.tcp.split(':')[1]), '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write(`please relay ${token} for side ${'b'.repeat(16)}\n`);
+  let ok = '';
+  while (ok.length < 3) ok += (await once(sock, 'data'))[0].toString('latin1');
+  const t0 = Date.now();
+  const chunk = Buffer.alloc(256 << 10);
+  for (let s = 0; s < SIZE; s += chunk.length) {
+    if (!sock.write(s + chunk.length <= SIZE ? chunk : chunk.subarray(0, SIZE - s))) await once(sock, 'drain');
+  }
+  await page;
+  sock.destroy();
+  return mbps(SIZE, Date.now() - t0);
+}
+
 // ---- memory (a separate, untimed pass over the DevTools protocol) ------
 
 async function memoryPass() {
@@ -364,6 +388,8 @@ async function memoryPass() {
     const sample = async () => {
       const detail = { wasm: 0, heaps: 0, arrayBuffers: 0 };
       for (const s of sessions()) {
+        // WASMHOLE_BENCH_GC=1: what is live, not what is not yet collected.
+        if (process.env.WASMHOLE_BENCH_GC) await cdp.send('HeapProfiler.collectGarbage', {}, s).catch(() => {});
         const h = await cdp.send('Runtime.getHeapUsage', {}, s).catch(() => null);
         if (!h) continue;
         detail.heaps += h.usedSize;
@@ -427,7 +453,7 @@ async function memoryPass() {
       }
       return r;
     };
-    const sending = await watch(profiled('send', pageToPy));
+    const sending = DIRECTIONS.includes('send') ? await watch(profiled('send', pageToPy)) : { total: 0 };
     // Received into the page's streamed download (what a user gets), not
     // the discarding sink: its chunks would be garbage in this page's heap.
     const downloads = path.join(work, 'downloads');
@@ -477,7 +503,12 @@ try {
       const m = await ctl.run('memory');
       if (THREADS) console.error(JSON.stringify(m));
       const sent = DIRECTIONS.includes('send') && dp === 'js';
-      if ((m.dataPath?.sends ?? 0) < (sent ? 1 : 0) || (dp === 'go' && m.dataPath)) {
+      const received = DIRECTIONS.includes('receive') && dp === 'js';
+      if (
+        (m.dataPath?.sends ?? 0) < (sent ? 1 : 0) ||
+        (m.dataPath?.receives ?? 0) < (received ? 1 : 0) ||
+        (dp === 'go' && m.dataPath)
+      ) {
         throw new Error(`the ${dp} data path did not run: ${JSON.stringify(m)}`);
       }
     }
@@ -491,6 +522,13 @@ try {
       const plain = { msg: 256 << 10, high: 8 << 20, low: 2 << 20 };
       round.ceiling_plain_ws = +(await ceiling('ceilingPlain', plain)).toFixed(1);
       round.ceiling_plain_ws_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c1) / (SIZE / 2 ** 30)).toFixed(2);
+    }
+    if (DIRECTIONS.includes('receive')) {
+      const c2 = treeCPU(browser.proc.pid);
+      const t2 = THREADS && threadTicks(browser.proc.pid);
+      round.ceiling_receive = +(await ceilingReceive()).toFixed(1);
+      if (THREADS) topThreads('ceiling_receive', t2, threadTicks(browser.proc.pid));
+      round.ceiling_receive_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c2) / (SIZE / 2 ** 30)).toFixed(2);
     }
     results.rounds.push(round);
     console.error(`round ${r + 1}: ${JSON.stringify(round)}`);
@@ -521,7 +559,10 @@ for (const k of keys) {
     k,
     range((r) => r[k]).replace(/\.(\d)\d/g, '.$1'),
     range((r) => r[k] / r.python_to_python),
-    range((r) => r[k] / r.ceiling),
+    // A receive is held against the receive direction's ceiling.
+    range(
+      (r) => r[k] / (/^(cli_to_page|ceiling_receive)/.test(k) && r.ceiling_receive ? r.ceiling_receive : r.ceiling),
+    ),
     cpu,
   ]);
 }

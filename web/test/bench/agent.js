@@ -113,6 +113,23 @@ const ops = {
     while (ws.bufferedAmount > 0) await new Promise((r) => setTimeout(r, 1));
     return {};
   },
+  // ceilingReceive: the other way, plain JS reading size bytes from the
+  // relay's /transit (sent by the bench's TCP writer) and discarding them.
+  async ceilingReceive({ url, token, size }) {
+    const wss = new WebSocketStream(url);
+    const { readable, writable } = await wss.opened;
+    const w = writable.getWriter();
+    const r = readable.getReader();
+    await w.write(new TextEncoder().encode(`please relay ${token} for side ${'a'.repeat(16)}\n`));
+    let got = -3; // "ok\n" first
+    while (got < size) {
+      const { value, done } = await r.read();
+      if (done) throw new Error(`relay closed after ${got} bytes`);
+      got += value.byteLength;
+    }
+    wss.close();
+    return {};
+  },
   async memory() {
     return wh.memory();
   },
