@@ -20,7 +20,17 @@ const spliceChunk = 256 << 10
 // copyBufSize is the buffer for copies that involve a WebSocket.
 const copyBufSize = 64 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+// bigBufSize is the buffer a TCP→WebSocket copy switches to while its
+// source keeps the buffer full: each read becomes one WebSocket message,
+// and a browser's cost is per message (Chromium's thread reading a
+// WebSocketStream spent 10–11 CPU s/GiB on 64 KiB messages, 6 on 256
+// KiB). An idle or slow pair holds only the small buffer.
+const bigBufSize = 256 << 10
+
+var (
+	bufPool    = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+	bigBufPool = sync.Pool{New: func() any { b := make([]byte, bigBufSize); return &b }}
+)
 
 // pair is two paired connections; each side's goroutine runs relay for the
 // bytes its client sends.
@@ -187,9 +197,15 @@ func (p *pair) splice(src, dst *conn) error {
 }
 
 func (p *pair) copyTCP(src, dst *conn) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	small := bufPool.Get().(*[]byte)
+	defer bufPool.Put(small)
+	var big *[]byte
+	defer func() {
+		if big != nil {
+			bigBufPool.Put(big)
+		}
+	}()
+	buf := *small
 	for {
 		n, err := src.tcp.Read(buf)
 		if n > 0 {
@@ -202,6 +218,14 @@ func (p *pair) copyTCP(src, dst *conn) error {
 		}
 		if err != nil {
 			return err
+		}
+		switch {
+		case big == nil && n == len(buf) && dst.ws != nil:
+			big = bigBufPool.Get().(*[]byte)
+			buf = *big
+		case big != nil && n < copyBufSize:
+			bigBufPool.Put(big)
+			big, buf = nil, *small
 		}
 	}
 }

@@ -646,3 +646,48 @@ func TestStats(t *testing.T) {
 		t.Fatalf("%+v", l)
 	}
 }
+
+// TestMessageSizeToWebSocket: a TCP sender that keeps the relay's buffer
+// full reaches a WebSocket receiver in messages larger than the 64 KiB
+// buffer (a browser's cost is per message), and a trickle afterwards still
+// arrives at once, byte for byte.
+func TestMessageSizeToWebSocket(t *testing.T) {
+	r := startRelay(t, Limits{})
+	a := dialTCP(t, r, lineFor(sideA))
+	b := dialWS(t, r, lineFor(sideB))
+	expect(t, a, "ok\n")
+	expect(t, b, "ok\n")
+	const size = 32 << 20
+	go func() {
+		buf := bytes.Repeat([]byte{7}, 1<<20)
+		for sent := 0; sent < size; sent += len(buf) {
+			if _, err := a.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	largest, got := 0, 0
+	for got < size {
+		typ, msg, err := b.c.Read(context.Background())
+		if err != nil || typ != websocket.MessageBinary {
+			t.Fatalf("after %d bytes: %v %v", got, typ, err)
+		}
+		if bytes.Count(msg, []byte{7}) != len(msg) {
+			t.Fatalf("corrupt message at %d", got)
+		}
+		got += len(msg)
+		largest = max(largest, len(msg))
+	}
+	t.Logf("32 MiB TCP -> WebSocket: largest message %d KiB", largest>>10)
+	if got != size || largest <= copyBufSize || largest > bigBufSize {
+		t.Fatalf("got %d bytes, largest message %d, want %d bytes in messages up to %d", got, largest, size, bigBufSize)
+	}
+	// The pair drops back to the small buffer; small writes pass as they come.
+	for i := range 3 {
+		msg := []byte(fmt.Sprintf("trickle %d", i))
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, b, string(msg))
+	}
+}

@@ -100,8 +100,9 @@ export function receive(a) {
       const drain = async () => {
         const pieces = await ctl.race(queue.shift());
         for (const u8 of pieces) {
+          const n = u8.length; // a port sink transfers u8: read it first
           await sink.write(u8, ctl);
-          stored += u8.length;
+          stored += n;
           report(stored);
         }
       };
