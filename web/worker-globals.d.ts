@@ -16,6 +16,8 @@ interface WorkerGlobalScope {
   wasmhole?: Record<string, (...args: unknown[]) => unknown>;
   /** How many workers seal and open records (the crypto-workers parameter). */
   WASMHOLE_CRYPTO_WORKERS?: number;
+  /** The bound of a plain WebSocket's receive backlog in bytes (the receive-backlog parameter). */
+  WASMHOLE_RECEIVE_BACKLOG?: number;
   /** The JS data path (web/datapath), once datapath.js has loaded. */
   wasmholeDataPath?: { stats: Record<string, number> };
 }

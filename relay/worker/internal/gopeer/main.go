@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command gopeer is a test peer for the Worker's acceptance tests
 // (relay/worker/test): our Go client (core/wormhole) sending or receiving
 // one file through a given mailbox URL and one WebSocket transit relay, so
@@ -9,7 +11,8 @@
 // send prints "Wormhole code is: CODE" on stdout like the CLIs. The
 // WebSocket relay is offered with priority 1, above the peer's TCP relay
 // hints (priority 0), so it is dialled first and the TCP tier only 2 s
-// later: the bridged path wins whenever it works. Logs go to stderr.
+// later: the bridged path wins whenever it works. Logs go to stderr, so it
+// is a native command (the browser build's core does not log).
 package main
 
 import (
