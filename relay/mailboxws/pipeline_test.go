@@ -150,6 +150,9 @@ func TestClaimWaitsForUnflushedNameplate(t *testing.T) {
 	a := dial(t, ts.url)
 	a.bind("a")
 	a.send(`{"type":"claim","nameplate":"42"}`) // creates it: waits
+	// a2's claim must come second, or it is the one that creates (and
+	// waits): the two connections are read concurrently.
+	waitFor(t, func() bool { return st.commits.Load() >= 1 })
 	a2 := dial(t, ts.url)
 	a2.bind("a") // the same side, reconnected
 	a2.send(`{"type":"claim","nameplate":"42"}`)
