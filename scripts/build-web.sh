@@ -4,7 +4,7 @@
 #   OUT/index.html          the page (no inline scripts or styles)
 #   OUT/config.json         relay addresses; empty values mean "same origin"
 #   OUT/web/*.js, *.css     the page, the JS API, the worker, the service worker
-#   OUT/web/app.js          the page's modules bundled into one (app/*.js, wasmhole.js)
+#   OUT/web/app.js          the page's modules bundled into one (app/*.js; wasmhole.js apart)
 #   OUT/web/app/*.js        the same modules unbundled, for reading and reuse
 #   OUT/web/wasm_exec.js    Go's JS glue, copied from the toolchain that built the wasm
 #   OUT/web/wasmhole.wasm   the Go client (GOOS=js GOARCH=wasm, -trimpath -s -w,
@@ -58,13 +58,10 @@ dp=web/datapath
 [ -d "$dp/node_modules/esbuild" ] || (cd "$dp" && npm ci --no-audit --no-fund --loglevel=error)
 (cd "$dp" && node build.mjs "$tmp/web")
 
-# The page's modules (app.js, app/*.js, wasmhole.js) as one file, with the
-# same esbuild: over HTTP/1.1 a browser fetches at most six files at once
-# from a host, so thirteen modules arrived in waves and held back the first
-# paint. web/app/ and web/wasmhole.js stay in OUT for anyone importing the
-# JS API; the page itself loads only the bundle.
-"$dp/node_modules/.bin/esbuild" web/app.js --bundle --format=esm --target=es2020 --minify \
-  --sourcemap --log-level=warning --outfile="$tmp/web/app.js"
+# The page's modules (app.js, app/*.js) as one file, with the same esbuild
+# (see build.mjs --page). web/app/ stays in OUT for reading and reuse; the
+# page itself loads only the bundle and wasmhole.js.
+(cd "$dp" && node build.mjs "$tmp/web" --page)
 
 sum=$(sha256sum "$tmp/web/wasmhole.wasm" | cut -d' ' -f1)
 cat >"$tmp/web/wasm-hash.js" <<EOF

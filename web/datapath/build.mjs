@@ -1,7 +1,12 @@
 // Bundles the data path for the static site: datapath.js (loaded by
 // worker.js with importScripts) and datapath-worker.js (its crypto
 // workers), each one classic script with its npm dependencies inside.
-// Usage: node build.mjs OUTDIR
+// With --page it bundles the page's modules instead: web/app.js and
+// web/app/*.js into OUTDIR/app.js, one ES module. A browser fetches at most
+// six files at once from an HTTP/1.1 host, and thirteen modules held back
+// the first paint. The JS API, wasmhole.js, stays a module of its own, so
+// the page and anyone importing web/wasmhole.js share one instance.
+// Usage: node build.mjs OUTDIR [--page]
 import { build } from 'esbuild';
 
 const out = process.argv[2];
@@ -15,5 +20,27 @@ const common = {
   logLevel: 'warning',
   define: { 'import.meta.url': 'self.location.href' },
 };
-await build({ ...common, entryPoints: ['datapath.js'], outfile: `${out}/datapath.js` });
-await build({ ...common, entryPoints: ['crypto-worker.js'], outfile: `${out}/datapath-worker.js` });
+if (process.argv[3] === '--page') {
+  /** @type {import('esbuild').Plugin} */
+  const api = {
+    name: 'wasmhole-api-external',
+    setup(b) {
+      // Imported as '../wasmhole.js' from web/app/; beside the bundle it is './wasmhole.js'.
+      b.onResolve({ filter: /(^|\/)wasmhole\.js$/ }, () => ({ path: './wasmhole.js', external: true }));
+    },
+  };
+  await build({
+    bundle: true,
+    format: 'esm',
+    target: 'es2020',
+    minify: true,
+    sourcemap: true,
+    logLevel: 'warning',
+    entryPoints: ['../app.js'],
+    outfile: `${out}/app.js`,
+    plugins: [api],
+  });
+} else {
+  await build({ ...common, entryPoints: ['datapath.js'], outfile: `${out}/datapath.js` });
+  await build({ ...common, entryPoints: ['crypto-worker.js'], outfile: `${out}/datapath-worker.js` });
+}
