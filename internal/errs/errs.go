@@ -1,0 +1,53 @@
+// Package errs builds the wrapped errors that fmt.Errorf with %w would,
+// without fmt.
+//
+// The browser build leaves fmt out: its printer brings reflection and
+// about 80 KB of gzip into the wasm (web/README.md, Size). Messages read
+// exactly as the fmt forms they replace:
+//
+//	fmt.Errorf("reading offer: %w", err)  ->  errs.Wrap("reading offer", err)
+//	fmt.Errorf("%w: %s", ErrBadCode, s)    ->  errs.With(ErrBadCode, s)
+//	fmt.Errorf("%w: %w", ErrProtocol, err) ->  errs.Chain(ErrProtocol, err)
+//
+// Numbers go through strconv, and %q through strconv.Quote.
+package errs
+
+// Wrap returns an error reading "msg: " followed by err's message, which
+// unwraps to err. A nil err gives nil.
+func Wrap(msg string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &wrapped{msg: msg + ": " + err.Error(), err: err}
+}
+
+// With returns an error reading sentinel's message, ": " and detail,
+// which unwraps to sentinel.
+func With(sentinel error, detail string) error {
+	return &wrapped{msg: sentinel.Error() + ": " + detail, err: sentinel}
+}
+
+// Chain returns an error reading "outer: inner", which unwraps to both,
+// as fmt.Errorf("%w: %w", outer, inner) does. A nil inner gives outer.
+func Chain(outer, inner error) error {
+	if inner == nil {
+		return outer
+	}
+	return &chained{msg: outer.Error() + ": " + inner.Error(), errs: []error{outer, inner}}
+}
+
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
+
+type chained struct {
+	msg  string
+	errs []error
+}
+
+func (e *chained) Error() string   { return e.msg }
+func (e *chained) Unwrap() []error { return e.errs }
