@@ -182,3 +182,63 @@ func TestContextAndDial(t *testing.T) {
 		}
 	})
 }
+
+// TestAppVersions: Client.AppVersions reaches the peer as written, with
+// our resume advertisement added for a session that may resume; what is
+// not a JSON object is refused before anything is dialled.
+func TestAppVersions(t *testing.T) {
+	srv := relaytest.Start(t, relaytest.Options{})
+	ctx := testCtx(t, 60*time.Second)
+	tool := []byte(`{"tool":"x","v":[1,2]}`)
+	for _, tc := range []struct {
+		name   string
+		send   bool // NewSend rather than New
+		resume time.Duration
+		want   string
+	}{
+		{"New", false, 0, `{"tool":"x","v":[1,2]}`},
+		{"NewSend", true, 0, `{"tool":"x","v":[1,2],"wasmhole":{"resume":1}}`},
+		{"NewSend without resume", true, -1, `{"tool":"x","v":[1,2]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Client{MailboxURL: srv.MailboxURL, AppVersions: tool, ResumeTimeout: tc.resume}
+			open := c.New
+			if tc.send {
+				open = c.NewSend
+			}
+			a, err := open(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close(ctx, "")
+			b := newWormhole(t, ctx, srv.MailboxURL)
+			code, err := a.AllocateCode(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SetCode(ctx, code); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.WaitVerified(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.PeerVersions(); string(got) != tc.want {
+				t.Errorf("peer saw %s, want %s", got, tc.want)
+			}
+			if got := advertisesResume(b.PeerVersions()); got != a.resume {
+				t.Errorf("peer sees resume %v, the session thinks %v", got, a.resume)
+			}
+		})
+	}
+	for _, bad := range []string{`[]`, `{"a":`, `"x"`} {
+		c := &Client{MailboxURL: "ws://127.0.0.1:1/v1", AppVersions: []byte(bad)}
+		for _, open := range []func(context.Context) (*Wormhole, error){c.New, c.NewSend} {
+			if w, err := open(ctx); err == nil || !strings.Contains(err.Error(), "AppVersions must be a JSON object") {
+				t.Errorf("AppVersions %s: %v", bad, err)
+				if w != nil {
+					w.Close(ctx, "")
+				}
+			}
+		}
+	}
+}
