@@ -4,11 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // ReconnectTimer is the name of the only timer the machine sets.
@@ -146,7 +149,7 @@ type (
 	// Welcome is the first welcome of the session.
 	Welcome struct {
 		MOTD string
-		Raw  json.RawMessage
+		Raw  []byte // the welcome object, as JSON
 	}
 	// Allocated answers Allocate.
 	Allocated struct{ Nameplate string }
@@ -247,7 +250,7 @@ func New(cfg Config) (*Machine, error) {
 	if m.side == "" {
 		var b [5]byte
 		if _, err := io.ReadFull(m.rand, b[:]); err != nil {
-			return nil, fmt.Errorf("mailbox: choosing a side: %w", err)
+			return nil, errs.Wrap("mailbox: choosing a side", err)
 		}
 		m.side = hex.EncodeToString(b[:])
 	}
@@ -471,7 +474,7 @@ func (m *Machine) receive(data []byte, out []Action) []Action {
 	case "welcome":
 		m.attempts = 0 // this connection works: the next drop starts at 1 s
 		if msg.Refusal != "" {
-			out = append(out, Failed{Err: fmt.Errorf("%w: %s", ErrUnwelcome, msg.Refusal)})
+			out = append(out, Failed{Err: errs.With(ErrUnwelcome, msg.Refusal)})
 			return m.finish(out)
 		}
 		if !m.welcomed {
@@ -523,41 +526,93 @@ func (m *Machine) receive(data []byte, out []Action) []Action {
 		}
 		out = append(out, PeerMessage{Side: msg.Side, Phase: msg.Phase, Body: msg.Body})
 	case "error":
-		err := fmt.Errorf("%w: %q", ErrServer, msg.Error)
+		err := errs.With(ErrServer, strconv.Quote(msg.Error))
 		if msg.Error == "crowded" {
 			err = ErrCrowded
 		}
-		var orig struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(msg.Orig, &orig) == nil && orig.Type != "" {
-			err = fmt.Errorf("mailbox: %s: %w", orig.Type, err)
+		if typ := origType(msg.Orig); typ != "" {
+			err = errs.Wrap("mailbox: "+typ, err)
 		}
 		out = m.fail(out, err)
 	}
 	return out
 }
 
-// clientMsg is every client→server message; unused keys are omitted.
+// origType is the "type" of the command an error message sends back, or
+// "". It reads orig as decoding into struct{ Type string `json:"type"` }
+// did: keys match case-insensitively, the last one wins, null leaves the
+// type alone, and any other non-string (or orig not an object) voids it.
+func origType(orig []byte) string {
+	v, err := jsonx.Parse(orig)
+	if err != nil || v.Kind() != jsonx.Object {
+		return ""
+	}
+	typ := ""
+	for _, mem := range v.Members() {
+		if !strings.EqualFold(mem.Key, "type") || mem.Value.IsNull() {
+			continue
+		}
+		s, ok := mem.Value.Str()
+		if !ok {
+			return ""
+		}
+		typ = s
+	}
+	return typ
+}
+
+// clientMsg is every client→server message; empty keys are left out (see
+// marshal).
 type clientMsg struct {
-	Type          string   `json:"type"`
-	ID            string   `json:"id"`
-	AppID         string   `json:"appid,omitempty"`
-	Side          string   `json:"side,omitempty"`
-	ClientVersion []string `json:"client_version,omitempty"`
-	Nameplate     string   `json:"nameplate,omitempty"`
-	Mailbox       string   `json:"mailbox,omitempty"`
-	Phase         *string  `json:"phase,omitempty"`
-	Body          *string  `json:"body,omitempty"`
-	Mood          string   `json:"mood,omitempty"`
+	Type          string
+	ID            string
+	AppID         string
+	Side          string
+	ClientVersion []string
+	Nameplate     string
+	Mailbox       string
+	Phase         *string // add only: "" is a phase too
+	Body          *string
+	Mood          string
+}
+
+// marshal writes msg in field order, compact, leaving out empty strings,
+// an empty ClientVersion and nil pointers: the bytes encoding/json wrote
+// for the struct with `json:"...,omitempty"` tags on all but type and id.
+func (msg *clientMsg) marshal() []byte {
+	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
+		o.String("type", msg.Type)
+		o.String("id", msg.ID)
+		optional(o, "appid", msg.AppID)
+		optional(o, "side", msg.Side)
+		if len(msg.ClientVersion) > 0 {
+			o.Array("client_version", func(a *jsonx.Arr) {
+				for _, v := range msg.ClientVersion {
+					a.String(v)
+				}
+			})
+		}
+		optional(o, "nameplate", msg.Nameplate)
+		optional(o, "mailbox", msg.Mailbox)
+		if msg.Phase != nil {
+			o.String("phase", *msg.Phase)
+		}
+		if msg.Body != nil {
+			o.String("body", *msg.Body)
+		}
+		optional(o, "mood", msg.Mood)
+	})
+}
+
+func optional(o *jsonx.Obj, key, v string) {
+	if v != "" {
+		o.String(key, v)
+	}
 }
 
 func (m *Machine) send(out []Action, msg *clientMsg) []Action {
 	msg.ID = m.newID()
-	data, err := json.Marshal(msg)
-	if err != nil {
-		panic("mailbox: encoding a client message: " + err.Error()) // only strings: cannot fail
-	}
+	data := msg.marshal()
 	phase := ""
 	if msg.Phase != nil {
 		phase = *msg.Phase
