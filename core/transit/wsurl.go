@@ -1,9 +1,7 @@
 package transit
 
 import (
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -108,7 +106,7 @@ func directWSURL(scheme string, h DirectHint) (string, bool) {
 	} else if host == "" || !allBytes(host, hostByte) {
 		return "", false
 	}
-	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(h.Port)) + "/", true
+	return scheme + "://" + joinHostPort(host, h.Port) + "/", true
 }
 
 func hostByte(c byte) bool {
