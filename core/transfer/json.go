@@ -107,11 +107,16 @@ func compact(b []byte) []byte {
 		case c == '"':
 			inString = false
 			out = append(out, c)
-		case c == '<' || c == '>' || c == '&':
-			out = append(out, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-		case c == 0xe2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xa8:
-			// U+2028, U+2029
-			out = append(out, '\\', 'u', '2', '0', '2', "89"[b[i+2]&1])
+		case c == '<':
+			out = append(out, `\u003c`...)
+		case c == '>':
+			out = append(out, `\u003e`...)
+		case c == '&':
+			out = append(out, `\u0026`...)
+		case c == 0xe2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xa8 || b[i+2] == 0xa9):
+			// U+2028 and U+2029, which JavaScript once took for newlines
+			out = append(out, `\u202`...)
+			out = append(out, "89"[b[i+2]-0xa8])
 			i += 2
 		default:
 			out = append(out, c)

@@ -1,6 +1,7 @@
 package transit
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"strconv"
@@ -292,68 +293,74 @@ func (m Message) MarshalJSON() ([]byte, error) {
 	if len(abilities) == 0 {
 		abilities = DefaultAbilities
 	}
-	b := append([]byte(nil), `{"abilities-v1":[`...)
+	var b bytes.Buffer
+	b.WriteString(`{"abilities-v1":[`)
 	for i, a := range abilities {
 		if i > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = append(b, `{"type":`...)
-		b = jsonx.AppendString(b, a)
-		b = append(b, '}')
+		b.WriteString(`{"type":`)
+		writeString(&b, a)
+		b.WriteByte('}')
 	}
-	b = append(b, `],"hints-v1":[`...)
+	b.WriteString(`],"hints-v1":[`)
 	n := 0
 	sep := func() {
 		if n > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
 		n++
 	}
 	for _, d := range m.Hints.Direct {
 		sep()
-		b = appendTCP(b, d)
+		writeTCP(&b, d)
 	}
 	for _, r := range m.Hints.Relays {
 		sep()
-		b = append(b, `{"type":"relay-v1",`...)
+		b.WriteString(`{"type":"relay-v1",`)
 		if r.Name != "" {
-			b = append(b, `"name":`...)
-			b = jsonx.AppendString(b, r.Name)
-			b = append(b, ',')
+			b.WriteString(`"name":`)
+			writeString(&b, r.Name)
+			b.WriteByte(',')
 		}
-		b = append(b, `"hints":[`...)
+		b.WriteString(`"hints":[`)
 		for i, d := range r.TCP {
 			if i > 0 {
-				b = append(b, ',')
+				b.WriteByte(',')
 			}
-			b = appendTCP(b, d)
+			writeTCP(&b, d)
 		}
 		for i, w := range r.WebSocket {
 			if i > 0 || len(r.TCP) > 0 {
-				b = append(b, ',')
+				b.WriteByte(',')
 			}
-			b = append(b, `{"type":"websocket","url":`...)
-			b = jsonx.AppendString(b, w.URL)
-			b = append(b, `},{"type":"websocket-v1","priority":`...)
-			b = append(b, pyFloat(w.Priority)...)
-			b = append(b, `,"url":`...)
-			b = jsonx.AppendString(b, w.URL)
-			b = append(b, '}')
+			b.WriteString(`{"type":"websocket","url":`)
+			writeString(&b, w.URL)
+			b.WriteString(`},{"type":"websocket-v1","priority":`)
+			b.WriteString(pyFloat(w.Priority))
+			b.WriteString(`,"url":`)
+			writeString(&b, w.URL)
+			b.WriteByte('}')
 		}
-		b = append(b, `]}`...)
+		b.WriteString(`]}`)
 	}
-	return append(b, `]}`...), nil
+	b.WriteString(`]}`)
+	return b.Bytes(), nil
 }
 
-func appendTCP(b []byte, d DirectHint) []byte {
-	b = append(b, `{"type":"direct-tcp-v1","priority":`...)
-	b = append(b, pyFloat(d.Priority)...)
-	b = append(b, `,"hostname":`...)
-	b = jsonx.AppendString(b, d.Hostname)
-	b = append(b, `,"port":`...)
-	b = strconv.AppendInt(b, int64(d.Port), 10)
-	return append(b, '}')
+func writeTCP(b *bytes.Buffer, d DirectHint) {
+	b.WriteString(`{"type":"direct-tcp-v1","priority":`)
+	b.WriteString(pyFloat(d.Priority))
+	b.WriteString(`,"hostname":`)
+	writeString(b, d.Hostname)
+	b.WriteString(`,"port":`)
+	b.WriteString(strconv.Itoa(d.Port))
+	b.WriteByte('}')
 }
+
+// writeString writes s as encoding/json would: it escapes <, > and &
+// too, which every JSON parser reads back unchanged.
+func writeString(b *bytes.Buffer, s string) { b.Write(jsonx.AppendString(b.AvailableBuffer(), s)) }
 
 // pyFloat formats a priority like Python's repr(float): integral values
 // keep a ".0". JSON has no NaN or infinity, so those become 0.0.
