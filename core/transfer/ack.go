@@ -3,9 +3,12 @@ package transfer
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
+	"strconv"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/hexstr"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // MaxAckSize bounds the final ack record; the real one is under 100 bytes.
@@ -28,29 +31,37 @@ type Ack struct {
 // NewAck returns the "ok" ack for data whose SHA-256 digest is sum.
 func NewAck(sum []byte) *Ack { return &Ack{Ack: AckOK, SHA256: hex.EncodeToString(sum)} }
 
-// Encode returns the JSON record plaintext.
-func (a *Ack) Encode() ([]byte, error) { return json.Marshal(a) }
+// Encode returns the JSON record plaintext, {"ack":...,"sha256":...}
+// with sha256 left out when empty.
+func (a *Ack) Encode() ([]byte, error) {
+	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
+		o.String("ack", a.Ack)
+		if a.SHA256 != "" {
+			o.String("sha256", a.SHA256)
+		}
+	}), nil
+}
 
 // ParseAck decodes the final record. sha256, when present, must be 64 hex
 // digits.
 func ParseAck(b []byte) (*Ack, error) {
 	if len(b) > MaxAckSize {
-		return nil, fmt.Errorf("transfer: ack of %d bytes exceeds %d: %w", len(b), MaxAckSize, ErrMalformed)
+		return nil, errs.Wrap("transfer: ack of "+strconv.Itoa(len(b))+" bytes exceeds "+strconv.Itoa(MaxAckSize), ErrMalformed)
 	}
 	obj, err := decodeObject(b)
 	if err != nil {
-		return nil, fmt.Errorf("transfer: ack: %w", err)
+		return nil, errs.Wrap("transfer: ack", err)
 	}
 	a := &Ack{}
 	if a.Ack, err = reqStr(obj, "ack"); err != nil {
-		return nil, fmt.Errorf("transfer: ack: %w", err)
+		return nil, errs.Wrap("transfer: ack", err)
 	}
-	if raw, ok := obj["sha256"]; ok {
-		if a.SHA256, err = str(raw, "sha256"); err != nil {
-			return nil, fmt.Errorf("transfer: ack: %w", err)
+	if obj.Has("sha256") {
+		if a.SHA256, err = str(obj.Get("sha256"), "sha256"); err != nil {
+			return nil, errs.Wrap("transfer: ack", err)
 		}
-		if d, err := hex.DecodeString(a.SHA256); err != nil || len(d) != 32 {
-			return nil, fmt.Errorf("transfer: ack: sha256 %.80q is not 64 hex digits: %w", a.SHA256, ErrMalformed)
+		if d, err := hexstr.Decode(a.SHA256); err != nil || len(d) != 32 {
+			return nil, errs.Wrap("transfer: ack: sha256 "+quote(a.SHA256, 80)+" is not 64 hex digits", ErrMalformed)
 		}
 	}
 	return a, nil
@@ -60,14 +71,14 @@ func ParseAck(b []byte) (*Ack, error) {
 // without sha256 (old peers) is accepted on "ok" alone, as Python does.
 func (a *Ack) Verify(sum []byte) error {
 	if a.Ack != AckOK {
-		return fmt.Errorf("transfer: receiver said %.80q: %w", a.Ack, ErrAckFailed)
+		return errs.Wrap("transfer: receiver said "+quote(a.Ack, 80), ErrAckFailed)
 	}
 	if a.SHA256 == "" {
 		return nil
 	}
-	got, err := hex.DecodeString(a.SHA256)
+	got, err := hexstr.Decode(a.SHA256)
 	if err != nil || !bytes.Equal(got, sum) {
-		return fmt.Errorf("transfer: receiver got sha256 %s, sent %x: %w", a.SHA256, sum, ErrHashMismatch)
+		return errs.Wrap("transfer: receiver got sha256 "+a.SHA256+", sent "+hex.EncodeToString(sum), ErrHashMismatch)
 	}
 	return nil
 }

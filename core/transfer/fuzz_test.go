@@ -3,6 +3,7 @@ package transfer
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -11,7 +12,16 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func FuzzParseMessage(f *testing.F) {
 	for _, tc := range validMessages {
@@ -23,7 +33,13 @@ func FuzzParseMessage(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range trickyMessages {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if !nestsDeeper(b, jsonx.MaxDepth) {
+			compareParse(t, b) // the encoding/json decoder it replaced
+		}
 		m, err := ParseMessage(b)
 		if err != nil {
 			if m != nil {
@@ -31,10 +47,15 @@ func FuzzParseMessage(f *testing.F) {
 			}
 			return
 		}
+
 		// Whatever we accept we can send again, unchanged.
 		enc, err := m.Encode()
 		if err != nil {
 			t.Fatalf("accepted %q but cannot encode it: %v", b, err)
+		}
+		// What encoding/json would have sent for it, we send.
+		if want, err := refMarshal(m); err != nil || !bytes.Equal(enc, want) {
+			t.Fatalf("Encode(%+v) = %q, encoding/json %q (%v)", m, enc, want, err)
 		}
 		m2, err := ParseMessage(enc)
 		if err != nil {
@@ -57,10 +78,17 @@ func FuzzParseAck(f *testing.F) {
 	f.Add([]byte(`{"ack": "ok", "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"}`))
 	f.Add([]byte(`{"ack":"ok"}`))
 	f.Add([]byte(`{"ack":"no","sha256":null}`))
+	f.Add([]byte(`{"ack":"ok","sha256":"2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824","ack":"\u006fk"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if !nestsDeeper(b, jsonx.MaxDepth) {
+			compareAck(t, b) // the encoding/json decoder it replaced
+		}
 		a, err := ParseAck(b)
 		if err != nil {
 			return
+		}
+		if want, _ := json.Marshal(refAck(*a)); !bytes.Equal(must(a.Encode()), want) {
+			t.Fatalf("Encode(%+v) = %q, encoding/json %q", a, must(a.Encode()), want)
 		}
 		if a.SHA256 != "" && len(a.SHA256) != 64 {
 			t.Fatalf("accepted sha256 %q", a.SHA256)

@@ -1,12 +1,12 @@
 package transfer
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // Wire strings of the file-transfer protocol (docs/protocol.md §3).
@@ -47,11 +47,13 @@ var (
 )
 
 // Message is one file-transfer app message; exactly one field is set.
+// The json tags name the wire keys; Encode and ParseMessage read and write
+// them without reflection.
 type Message struct {
-	Offer   *Offer          `json:"offer,omitempty"`
-	Answer  *Answer         `json:"answer,omitempty"`
-	Transit json.RawMessage `json:"transit,omitempty"` // parsed by core/transit
-	Error   string          `json:"error,omitempty"`
+	Offer   *Offer  `json:"offer,omitempty"`
+	Answer  *Answer `json:"answer,omitempty"`
+	Transit []byte  `json:"transit,omitempty"` // a JSON object, parsed by core/transit
+	Error   string  `json:"error,omitempty"`
 	// Resume is the wasmhole resume extension (resume.go); only sent to
 	// a peer that advertised it.
 	Resume *Resume `json:"wasmhole-resume,omitempty"`
@@ -146,7 +148,9 @@ func ReplyText(err error) string {
 	return err.Error()
 }
 
-// Encode checks that exactly one field is set and returns the JSON.
+// Encode checks that exactly one field is set and returns the JSON, with
+// the bytes encoding/json's Marshal wrote for these types: keys in field
+// order, empty optional fields left out, Transit compacted.
 func (m *Message) Encode() ([]byte, error) {
 	n := 0
 	if m.Offer != nil {
@@ -162,7 +166,7 @@ func (m *Message) Encode() ([]byte, error) {
 			k++
 		}
 		if k != 1 {
-			return nil, fmt.Errorf("transfer: encode: offer has %d kinds, want 1: %w", k, ErrMalformed)
+			return nil, errs.Wrap("transfer: encode: offer has "+strconv.Itoa(k)+" kinds, want 1", ErrMalformed)
 		}
 	}
 	if m.Answer != nil {
@@ -171,19 +175,71 @@ func (m *Message) Encode() ([]byte, error) {
 	if m.Transit != nil {
 		n++
 		if !isObject(m.Transit) {
-			return nil, fmt.Errorf("transfer: encode: transit is not a JSON object: %w", ErrMalformed)
+			return nil, errs.Wrap("transfer: encode: transit is not a JSON object", ErrMalformed)
 		}
 	}
 	if m.Error != "" {
 		n++
 	}
+	var resume []byte
 	if m.Resume != nil {
 		n++
+		var err error
+		if resume, err = m.Resume.MarshalJSON(); err != nil {
+			return nil, err
+		}
 	}
 	if n != 1 {
-		return nil, fmt.Errorf("transfer: encode: message has %d fields, want 1: %w", n, ErrMalformed)
+		return nil, errs.Wrap("transfer: encode: message has "+strconv.Itoa(n)+" fields, want 1", ErrMalformed)
 	}
-	return json.Marshal(m)
+	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
+		switch {
+		case m.Offer != nil:
+			o.Object("offer", m.Offer.appendTo)
+		case m.Answer != nil:
+			o.Object("answer", m.Answer.appendTo)
+		case m.Transit != nil:
+			o.Raw("transit", compact(m.Transit))
+		case m.Error != "":
+			o.String("error", m.Error)
+		default:
+			o.Raw("wasmhole-resume", resume)
+		}
+	}), nil
+}
+
+// MarshalJSON is Encode, so that encoding/json writes a Message as it
+// always has.
+func (m *Message) MarshalJSON() ([]byte, error) { return m.Encode() }
+
+func (f *Offer) appendTo(o *jsonx.Obj) {
+	switch {
+	case f.Message != nil:
+		o.String("message", *f.Message)
+	case f.File != nil:
+		o.Object("file", func(o *jsonx.Obj) {
+			o.String("filename", f.File.Filename)
+			o.Int("filesize", f.File.Filesize)
+		})
+	case f.Directory != nil:
+		d := f.Directory
+		o.Object("directory", func(o *jsonx.Obj) {
+			o.String("mode", d.Mode)
+			o.String("dirname", d.Dirname)
+			o.Int("zipsize", d.Zipsize)
+			o.Int("numbytes", d.Numbytes)
+			o.Int("numfiles", d.Numfiles)
+		})
+	}
+}
+
+func (a *Answer) appendTo(o *jsonx.Obj) {
+	if a.MessageAck != "" {
+		o.String("message_ack", a.MessageAck)
+	}
+	if a.FileAck != "" {
+		o.String("file_ack", a.FileAck)
+	}
 }
 
 // ParseMessage decodes one app message. Unknown keys are ignored; a
@@ -192,60 +248,59 @@ func (m *Message) Encode() ([]byte, error) {
 // ErrUnknownMode, anything else invalid ErrMalformed (all wrapped).
 func ParseMessage(b []byte) (*Message, error) {
 	if len(b) > MaxMessageSize {
-		return nil, fmt.Errorf("transfer: message of %d bytes exceeds %d: %w", len(b), MaxMessageSize, ErrMalformed)
+		return nil, errs.Wrap("transfer: message of "+strconv.Itoa(len(b))+" bytes exceeds "+strconv.Itoa(MaxMessageSize), ErrMalformed)
 	}
 	obj, err := decodeObject(b)
 	if err != nil {
-		return nil, fmt.Errorf("transfer: message: %w", err)
+		return nil, errs.Wrap("transfer: message", err)
 	}
 	var known []string
 	for _, k := range []string{"offer", "answer", "transit", "error", "wasmhole-resume"} {
-		if _, ok := obj[k]; ok {
+		if obj.Has(k) {
 			known = append(known, k)
 		}
 	}
 	switch len(known) {
 	case 0:
-		return nil, fmt.Errorf("transfer: message has none of offer, answer, transit, error: %w", ErrUnknownMessage)
+		return nil, errs.Wrap("transfer: message has none of offer, answer, transit, error", ErrUnknownMessage)
 	case 1:
 	default:
-		return nil, fmt.Errorf("transfer: message has several of %s: %w", strings.Join(known, ", "), ErrMalformed)
+		return nil, errs.Wrap("transfer: message has several of "+strings.Join(known, ", "), ErrMalformed)
 	}
-	raw := obj[known[0]]
+	v := obj.Get(known[0])
 	m := &Message{}
 	switch known[0] {
 	case "offer":
-		m.Offer, err = parseOffer(raw)
+		m.Offer, err = parseOffer(v)
 	case "answer":
-		m.Answer, err = parseAnswer(raw)
+		m.Answer, err = parseAnswer(v)
 	case "transit":
-		if !isObject(raw) {
-			err = fmt.Errorf("transit is not an object: %w", ErrMalformed)
+		if v.Kind() != jsonx.Object {
+			err = errs.Wrap("transit is not an object", ErrMalformed)
 		} else {
-			m.Transit = append(json.RawMessage(nil), raw...)
+			m.Transit = append([]byte(nil), v.Raw()...)
 		}
 	case "wasmhole-resume":
-		m.Resume, err = parseResume(raw)
+		m.Resume, err = parseResume(v)
 	case "error":
-		m.Error, err = str(raw, "error")
+		m.Error, err = str(v, "error")
 		if err == nil && m.Error == "" {
-			err = fmt.Errorf("empty error text: %w", ErrMalformed)
+			err = errs.Wrap("empty error text", ErrMalformed)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("transfer: %s: %w", known[0], err)
+		return nil, errs.Wrap("transfer: "+known[0], err)
 	}
 	return m, nil
 }
 
-func parseOffer(raw json.RawMessage) (*Offer, error) {
-	obj, err := decodeObject(raw)
-	if err != nil {
+func parseOffer(v jsonx.Value) (*Offer, error) {
+	if err := isObjectValue(v); err != nil {
 		return nil, err
 	}
 	var kinds []string
 	for _, k := range []string{"message", "file", "directory"} {
-		if _, ok := obj[k]; ok {
+		if v.Has(k) {
 			kinds = append(kinds, k)
 		}
 	}
@@ -253,130 +308,99 @@ func parseOffer(raw json.RawMessage) (*Offer, error) {
 		return nil, ErrUnknownOffer
 	}
 	if len(kinds) > 1 {
-		return nil, fmt.Errorf("offer has several of %s: %w", strings.Join(kinds, ", "), ErrMalformed)
+		return nil, errs.Wrap("offer has several of "+strings.Join(kinds, ", "), ErrMalformed)
 	}
 	o := &Offer{}
 	switch kinds[0] {
 	case "message":
-		s, err := str(obj["message"], "message")
+		s, err := str(v.Get("message"), "message")
 		if err != nil {
 			return nil, err
 		}
 		o.Message = &s
 	case "file":
-		f, err := decodeObject(obj["file"])
+		f, err := parseFileOffer(v.Get("file"))
 		if err != nil {
-			return nil, fmt.Errorf("file: %w", err)
+			return nil, errs.Wrap("file", err)
 		}
-		fo := &FileOffer{}
-		if fo.Filename, err = reqStr(f, "filename"); err != nil {
-			return nil, fmt.Errorf("file: %w", err)
-		}
-		if fo.Filesize, err = reqSize(f, "filesize"); err != nil {
-			return nil, fmt.Errorf("file: %w", err)
-		}
-		o.File = fo
+		o.File = f
 	case "directory":
-		d, err := decodeObject(obj["directory"])
+		d, err := parseDirOffer(v.Get("directory"))
 		if err != nil {
-			return nil, fmt.Errorf("directory: %w", err)
+			return nil, err
 		}
-		do := &DirOffer{}
-		if do.Mode, err = reqStr(d, "mode"); err != nil {
-			return nil, fmt.Errorf("directory: %w", err)
-		}
-		if do.Dirname, err = reqStr(d, "dirname"); err != nil {
-			return nil, fmt.Errorf("directory: %w", err)
-		}
-		if do.Zipsize, err = reqSize(d, "zipsize"); err != nil {
-			return nil, fmt.Errorf("directory: %w", err)
-		}
-		// numbytes and numfiles are informational; tolerate their absence.
-		for key, dst := range map[string]*int64{"numbytes": &do.Numbytes, "numfiles": &do.Numfiles} {
-			if _, ok := d[key]; ok {
-				if *dst, err = reqSize(d, key); err != nil {
-					return nil, fmt.Errorf("directory: %w", err)
-				}
-			}
-		}
-		if !strings.HasPrefix(do.Mode, "zipfile") {
-			return nil, fmt.Errorf("directory mode %q: %w", do.Mode, ErrUnknownMode)
-		}
-		o.Directory = do
+		o.Directory = d
 	}
 	return o, nil
 }
 
-func parseAnswer(raw json.RawMessage) (*Answer, error) {
-	obj, err := decodeObject(raw)
-	if err != nil {
+func parseFileOffer(v jsonx.Value) (*FileOffer, error) {
+	if err := isObjectValue(v); err != nil {
+		return nil, err
+	}
+	fo := &FileOffer{}
+	var err error
+	if fo.Filename, err = reqStr(v, "filename"); err != nil {
+		return nil, err
+	}
+	if fo.Filesize, err = reqSize(v, "filesize"); err != nil {
+		return nil, err
+	}
+	return fo, nil
+}
+
+// parseDirOffer reads a directory offer; its errors say "directory: ",
+// except the one for an unknown mode, which stands alone.
+func parseDirOffer(v jsonx.Value) (*DirOffer, error) {
+	if err := isObjectValue(v); err != nil {
+		return nil, errs.Wrap("directory", err)
+	}
+	do := &DirOffer{}
+	var err error
+	if do.Mode, err = reqStr(v, "mode"); err != nil {
+		return nil, errs.Wrap("directory", err)
+	}
+	if do.Dirname, err = reqStr(v, "dirname"); err != nil {
+		return nil, errs.Wrap("directory", err)
+	}
+	if do.Zipsize, err = reqSize(v, "zipsize"); err != nil {
+		return nil, errs.Wrap("directory", err)
+	}
+	// numbytes and numfiles are informational; tolerate their absence.
+	if v.Has("numbytes") {
+		if do.Numbytes, err = reqSize(v, "numbytes"); err != nil {
+			return nil, errs.Wrap("directory", err)
+		}
+	}
+	if v.Has("numfiles") {
+		if do.Numfiles, err = reqSize(v, "numfiles"); err != nil {
+			return nil, errs.Wrap("directory", err)
+		}
+	}
+	if !strings.HasPrefix(do.Mode, "zipfile") {
+		return nil, errs.Wrap("directory mode "+quote(do.Mode, -1), ErrUnknownMode)
+	}
+	return do, nil
+}
+
+func parseAnswer(v jsonx.Value) (*Answer, error) {
+	if err := isObjectValue(v); err != nil {
 		return nil, err
 	}
 	a := &Answer{}
-	if v, ok := obj["message_ack"]; ok {
-		if a.MessageAck, err = str(v, "message_ack"); err != nil {
+	var err error
+	if v.Has("message_ack") {
+		if a.MessageAck, err = str(v.Get("message_ack"), "message_ack"); err != nil {
 			return nil, err
 		}
 	}
-	if v, ok := obj["file_ack"]; ok {
-		if a.FileAck, err = str(v, "file_ack"); err != nil {
+	if v.Has("file_ack") {
+		if a.FileAck, err = str(v.Get("file_ack"), "file_ack"); err != nil {
 			return nil, err
 		}
 	}
 	if a.MessageAck == "" && a.FileAck == "" {
-		return nil, fmt.Errorf("answer has no message_ack or file_ack: %w", ErrMalformed)
+		return nil, errs.Wrap("answer has no message_ack or file_ack", ErrMalformed)
 	}
 	return a, nil
-}
-
-// decodeObject decodes a JSON object into its raw members. json.Unmarshal
-// already rejects trailing data and invalid JSON.
-func decodeObject(b []byte) (map[string]json.RawMessage, error) {
-	if !isObject(b) {
-		return nil, fmt.Errorf("not a JSON object: %w", ErrMalformed)
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrMalformed)
-	}
-	return obj, nil
-}
-
-func isObject(b []byte) bool {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
-}
-
-// str decodes a JSON string; null and other types are errors (Unmarshal
-// would silently accept null).
-func str(raw json.RawMessage, key string) (string, error) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", fmt.Errorf("%s is not a string: %w", key, ErrMalformed)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("%s: %v: %w", key, err, ErrMalformed)
-	}
-	return s, nil
-}
-
-func reqStr(obj map[string]json.RawMessage, key string) (string, error) {
-	raw, ok := obj[key]
-	if !ok {
-		return "", fmt.Errorf("missing %s: %w", key, ErrMalformed)
-	}
-	return str(raw, key)
-}
-
-// reqSize decodes a required non-negative JSON integer that fits int64.
-func reqSize(obj map[string]json.RawMessage, key string) (int64, error) {
-	raw, ok := obj[key]
-	if !ok {
-		return 0, fmt.Errorf("missing %s: %w", key, ErrMalformed)
-	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s is not a non-negative integer: %.40q: %w", key, raw, ErrMalformed)
-	}
-	return n, nil
 }

@@ -13,12 +13,14 @@ package transfer
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/hexstr"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // ResumeVersion is the version of the extension, advertised in the
@@ -37,7 +39,7 @@ type Resume struct {
 	Attempt int
 	// Transit is this side's transit message for the attempt
 	// (abilities-v1, hints-v1), parsed by core/transit.
-	Transit json.RawMessage
+	Transit []byte
 	// Offset and SHA256 are set by the receiver only: how many bytes of
 	// the file (or zip) it holds, and the SHA-256 of exactly those bytes.
 	// The sender goes on from Offset. HasOffset is false for the sender.
@@ -57,28 +59,28 @@ func ResumeKeyPurpose(attempt int) string {
 // ResumeMessage returns {"wasmhole-resume": r}.
 func ResumeMessage(r *Resume) *Message { return &Message{Resume: r} }
 
-// MarshalJSON encodes the body.
+// MarshalJSON encodes the body: {"attempt":n,"transit":{...}}, and for
+// the receiver "offset" and "sha256" after them.
 func (r *Resume) MarshalJSON() ([]byte, error) {
 	if !isObject(r.Transit) {
-		return nil, fmt.Errorf("transfer: encode resume: transit is not a JSON object: %w", ErrMalformed)
+		return nil, errs.Wrap("transfer: encode resume: transit is not a JSON object", ErrMalformed)
 	}
-	v := struct {
-		Attempt int             `json:"attempt"`
-		Transit json.RawMessage `json:"transit"`
-		Offset  *int64          `json:"offset,omitempty"`
-		SHA256  string          `json:"sha256,omitempty"`
-	}{Attempt: r.Attempt, Transit: r.Transit}
-	if r.HasOffset {
-		v.Offset, v.SHA256 = &r.Offset, hex.EncodeToString(r.SHA256)
-	}
-	return json.Marshal(v)
+	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
+		o.Int("attempt", int64(r.Attempt))
+		o.Raw("transit", compact(r.Transit))
+		if r.HasOffset {
+			o.Int("offset", r.Offset)
+			if len(r.SHA256) > 0 {
+				o.String("sha256", hex.EncodeToString(r.SHA256))
+			}
+		}
+	}), nil
 }
 
 // parseResume checks a resume body: attempt 1..maxAttempt, transit an
 // object, offset and sha256 both present or both absent.
-func parseResume(raw json.RawMessage) (*Resume, error) {
-	obj, err := decodeObject(raw)
-	if err != nil {
+func parseResume(obj jsonx.Value) (*Resume, error) {
+	if err := isObjectValue(obj); err != nil {
 		return nil, err
 	}
 	n, err := reqSize(obj, "attempt")
@@ -86,18 +88,17 @@ func parseResume(raw json.RawMessage) (*Resume, error) {
 		return nil, err
 	}
 	if n < 1 || n > maxAttempt {
-		return nil, fmt.Errorf("attempt %d out of range: %w", n, ErrMalformed)
+		return nil, errs.Wrap("attempt "+strconv.FormatInt(n, 10)+" out of range", ErrMalformed)
 	}
 	r := &Resume{Attempt: int(n)}
-	t, ok := obj["transit"]
-	if !ok || !isObject(t) {
-		return nil, fmt.Errorf("missing or non-object transit: %w", ErrMalformed)
+	t := obj.Get("transit")
+	if t.Kind() != jsonx.Object {
+		return nil, errs.Wrap("missing or non-object transit", ErrMalformed)
 	}
-	r.Transit = append(json.RawMessage(nil), t...)
-	_, hasOff := obj["offset"]
-	_, hasSum := obj["sha256"]
+	r.Transit = append([]byte(nil), t.Raw()...)
+	hasOff, hasSum := obj.Has("offset"), obj.Has("sha256")
 	if hasOff != hasSum {
-		return nil, fmt.Errorf("offset and sha256 go together: %w", ErrMalformed)
+		return nil, errs.Wrap("offset and sha256 go together", ErrMalformed)
 	}
 	if !hasOff {
 		return r, nil
@@ -109,8 +110,8 @@ func parseResume(raw json.RawMessage) (*Resume, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.SHA256, err = hex.DecodeString(s); err != nil || len(r.SHA256) != 32 || s != hex.EncodeToString(r.SHA256) {
-		return nil, fmt.Errorf("sha256 is not 64 lowercase hex digits: %.80q: %w", s, ErrMalformed)
+	if r.SHA256, err = hexstr.Decode(s); err != nil || len(r.SHA256) != 32 || s != hex.EncodeToString(r.SHA256) {
+		return nil, errs.Wrap("sha256 is not 64 lowercase hex digits: "+quote(s, 80), ErrMalformed)
 	}
 	r.HasOffset = true
 	return r, nil
@@ -127,6 +128,16 @@ const (
 // ErrResumeTimeout: the transit connection could not be re-established
 // within the configured time.
 var ErrResumeTimeout = errors.New("gave up reconnecting the transfer")
+
+// timeoutError reads "transfer: gave up reconnecting the transfer after
+// 2m0s" and unwraps to ErrResumeTimeout.
+type timeoutError struct{ after time.Duration }
+
+func (e *timeoutError) Error() string {
+	return "transfer: " + ErrResumeTimeout.Error() + " after " + e.after.String()
+}
+
+func (e *timeoutError) Unwrap() error { return ErrResumeTimeout }
 
 // ResumeConfig configures a ResumeMachine.
 type ResumeConfig struct {
@@ -289,7 +300,7 @@ func (m *ResumeMachine) dial() []any {
 
 func (m *ResumeMachine) fail() []any {
 	m.failed = true
-	return []any{ResumeFail{Err: fmt.Errorf("transfer: %w after %v", ErrResumeTimeout, m.cfg.Timeout)}}
+	return []any{ResumeFail{Err: &timeoutError{m.cfg.Timeout}}}
 }
 
 // backoff is the jittered delay after the m.tries-th loss in a row.

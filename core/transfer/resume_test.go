@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"strings"
@@ -36,11 +37,11 @@ var resumeCases = []struct {
 }
 
 func mustHex(s string) []byte {
-	r, err := parseResume([]byte(`{"attempt":1,"transit":{},"offset":0,"sha256":"` + s + `"}`))
+	b, err := hex.DecodeString(s)
 	if err != nil {
 		panic(err)
 	}
-	return r.SHA256
+	return b
 }
 
 func TestParseResume(t *testing.T) {

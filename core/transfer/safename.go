@@ -2,9 +2,10 @@ package transfer
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // ErrUnsafeName means a received name cannot be made safe: it is absolute,
@@ -28,7 +29,7 @@ const maxComponent = 255
 // any extension, any case) get a "_" prefix. SafeName is idempotent.
 func SafeName(name string) (string, error) {
 	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("transfer: name %.200q: %s: %w", name, why, ErrUnsafeName)
+		return "", errs.Wrap("transfer: name "+quote(name, 200)+": "+why, ErrUnsafeName)
 	}
 	if !utf8.ValidString(name) {
 		return bad("not UTF-8")
@@ -72,7 +73,7 @@ func SafeName(name string) (string, error) {
 // are refused.
 func SafeFilename(name string) (string, error) {
 	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("transfer: filename %.200q: %s: %w", name, why, ErrUnsafeName)
+		return "", errs.Wrap("transfer: filename "+quote(name, 200)+": "+why, ErrUnsafeName)
 	}
 	if !utf8.ValidString(name) {
 		return bad("not UTF-8")

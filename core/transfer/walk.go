@@ -1,9 +1,11 @@
 package transfer
 
 import (
-	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // Skipped is a path DirEntries left out, with the reason, so the UI can
@@ -24,7 +26,7 @@ type Skipped struct {
 func DirEntries(fsys fs.FS) (entries []Entry, skipped []Skipped, err error) {
 	err = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("transfer: walk %q: %w", name, err)
+			return errs.Wrap("transfer: walk "+strconv.Quote(name), err)
 		}
 		if name == "." {
 			return nil
@@ -47,7 +49,7 @@ func DirEntries(fsys fs.FS) (entries []Entry, skipped []Skipped, err error) {
 		}
 		info, err := d.Info()
 		if err != nil {
-			return fmt.Errorf("transfer: stat %q: %w", name, err)
+			return errs.Wrap("transfer: stat "+strconv.Quote(name), err)
 		}
 		e := Entry{Name: zipName, Mode: info.Mode(), Modified: info.ModTime()}
 		if !t.IsDir() {

@@ -4,14 +4,16 @@ import (
 	"archive/zip"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"io"
 	"io/fs"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 var (
@@ -21,6 +23,8 @@ var (
 	// was streamed; the bytes already written are useless and the transfer
 	// must be aborted.
 	ErrFileChanged = errors.New("file changed while sending")
+
+	errTooBig = errs.Wrap("transfer: zip would exceed "+strconv.FormatInt(math.MaxInt64, 10)+" bytes", ErrInvalidName)
 )
 
 // Entry is one file or directory to put in a directory zip.
@@ -151,18 +155,18 @@ func NewZipPlan(entries []Entry) (*ZipPlan, error) {
 			return nil, err
 		}
 		if e.Mode.IsDir() != isDir || e.Mode.Type()&^fs.ModeDir != 0 {
-			return nil, fmt.Errorf("transfer: entry %q: mode %v does not match the name (directories end in /, files must be regular): %w",
-				e.Name, e.Mode, ErrInvalidName)
+			return nil, errs.Wrap("transfer: entry "+strconv.Quote(e.Name)+": mode "+e.Mode.String()+
+				" does not match the name (directories end in /, files must be regular)", ErrInvalidName)
 		}
 		if isDir && e.Size != 0 {
-			return nil, fmt.Errorf("transfer: directory %q has size %d: %w", e.Name, e.Size, ErrInvalidName)
+			return nil, errs.Wrap("transfer: directory "+strconv.Quote(e.Name)+" has size "+strconv.FormatInt(e.Size, 10), ErrInvalidName)
 		}
 		if !isDir && (e.Size < 0 || e.Open == nil) {
-			return nil, fmt.Errorf("transfer: file %q needs a size >= 0 and an Open func: %w", e.Name, ErrInvalidName)
+			return nil, errs.Wrap("transfer: file "+strconv.Quote(e.Name)+" needs a size >= 0 and an Open func", ErrInvalidName)
 		}
 		key := strings.TrimSuffix(e.Name, "/")
 		if _, dup := seen[key]; dup {
-			return nil, fmt.Errorf("transfer: duplicate entry %q: %w", e.Name, ErrInvalidName)
+			return nil, errs.Wrap("transfer: duplicate entry "+strconv.Quote(e.Name), ErrInvalidName)
 		}
 		seen[key] = isDir
 		for i := strings.IndexByte(key, '/'); i >= 0; i = next(key, i) {
@@ -171,7 +175,7 @@ func NewZipPlan(entries []Entry) (*ZipPlan, error) {
 	}
 	for p := range parents {
 		if isDir, ok := seen[p]; ok && !isDir {
-			return nil, fmt.Errorf("transfer: %q is a file and a parent directory: %w", p, ErrInvalidName)
+			return nil, errs.Wrap("transfer: "+strconv.Quote(p)+" is a file and a parent directory", ErrInvalidName)
 		}
 	}
 
@@ -201,7 +205,7 @@ func NewZipPlan(entries []Entry) (*ZipPlan, error) {
 		it.extra = extTime(e.Modified)
 		var ok bool
 		if off, ok = addSize(off, it.localLen()); !ok {
-			return nil, fmt.Errorf("transfer: zip would exceed %d bytes: %w", int64(math.MaxInt64), ErrInvalidName)
+			return nil, errTooBig
 		}
 		if !isDir {
 			p.numBytes += e.Size // cannot overflow: off >= numBytes
@@ -218,7 +222,7 @@ func NewZipPlan(entries []Entry) (*ZipPlan, error) {
 		total, ok = addSize(total, eocd64Len)
 	}
 	if !ok {
-		return nil, fmt.Errorf("transfer: zip would exceed %d bytes: %w", int64(math.MaxInt64), ErrInvalidName)
+		return nil, errTooBig
 	}
 	p.size = total
 	return p, nil
@@ -242,7 +246,7 @@ func addSize(a, b int64) (int64, bool) {
 // validateName checks a name we are about to send; see NewZipPlan.
 func validateName(name string, isDir bool) error {
 	bad := func(why string) error {
-		return fmt.Errorf("transfer: entry name %q: %s: %w", name, why, ErrInvalidName)
+		return errs.Wrap("transfer: entry name "+strconv.Quote(name)+": "+why, ErrInvalidName)
 	}
 	trimmed := name
 	if isDir {
@@ -323,7 +327,7 @@ func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
 		fh := it.header()
 		fw, err := zw.CreateRaw(fh)
 		if err != nil {
-			return cw.n, fmt.Errorf("transfer: zip %q: %w", it.name, err)
+			return cw.n, errs.Wrap("transfer: zip "+strconv.Quote(it.name), err)
 		}
 		if it.dir {
 			continue
@@ -338,12 +342,12 @@ func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
 		fh.CRC32 = crc
 	}
 	if err := zw.Close(); err != nil {
-		return cw.n, fmt.Errorf("transfer: zip: %w", err)
+		return cw.n, errs.Wrap("transfer: zip", err)
 	}
 	if cw.n != p.size {
 		// Only a change in archive/zip's layout could cause this; the peer
 		// would read a truncated or overlong stream.
-		return cw.n, fmt.Errorf("transfer: internal error: wrote %d zip bytes, planned %d", cw.n, p.size)
+		return cw.n, errors.New("transfer: internal error: wrote " + strconv.FormatInt(cw.n, 10) + " zip bytes, planned " + strconv.FormatInt(p.size, 10))
 	}
 	return cw.n, nil
 }
@@ -352,7 +356,7 @@ func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
 func (it *item) stream(fw io.Writer, buf []byte) (uint32, error) {
 	rc, err := it.open()
 	if err != nil {
-		return 0, fmt.Errorf("transfer: open %q: %w", it.name, err)
+		return 0, errs.Wrap("transfer: open "+strconv.Quote(it.name), err)
 	}
 	closed := false
 	defer func() {
@@ -363,21 +367,21 @@ func (it *item) stream(fw io.Writer, buf []byte) (uint32, error) {
 	cw := &crcWriter{w: fw}
 	n, err := io.CopyBuffer(cw, io.LimitReader(rc, it.size), buf)
 	if err != nil {
-		return 0, fmt.Errorf("transfer: copy %q: %w", it.name, err)
+		return 0, errs.Wrap("transfer: copy "+strconv.Quote(it.name), err)
 	}
 	if n < it.size {
-		return 0, fmt.Errorf("transfer: %q shrank from %d to %d bytes: %w", it.name, it.size, n, ErrFileChanged)
+		return 0, errs.Wrap("transfer: "+strconv.Quote(it.name)+" shrank from "+strconv.FormatInt(it.size, 10)+" to "+strconv.FormatInt(n, 10)+" bytes", ErrFileChanged)
 	}
 	var one [1]byte
 	switch k, err := io.ReadFull(rc, one[:]); {
 	case k > 0:
-		return 0, fmt.Errorf("transfer: %q grew beyond %d bytes: %w", it.name, it.size, ErrFileChanged)
+		return 0, errs.Wrap("transfer: "+strconv.Quote(it.name)+" grew beyond "+strconv.FormatInt(it.size, 10)+" bytes", ErrFileChanged)
 	case err != io.EOF:
-		return 0, fmt.Errorf("transfer: read %q: %w", it.name, err)
+		return 0, errs.Wrap("transfer: read "+strconv.Quote(it.name), err)
 	}
 	closed = true
 	if err := rc.Close(); err != nil {
-		return 0, fmt.Errorf("transfer: close %q: %w", it.name, err)
+		return 0, errs.Wrap("transfer: close "+strconv.Quote(it.name), err)
 	}
 	return cw.crc, nil
 }

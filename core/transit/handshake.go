@@ -2,10 +2,10 @@ package transit
 
 import (
 	"encoding/hex"
-	"fmt"
 	"io"
 
 	"github.com/wasmhole/wasmhole/core/keys"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // HKDF purposes of the values derived from the transit key (Python
@@ -35,7 +35,8 @@ func ReceiverHandshake(transitKey []byte) []byte {
 }
 
 func handshake(role string, secret []byte) []byte {
-	return fmt.Appendf(nil, "transit %s %x ready\n\n", role, secret)
+	b := append([]byte("transit "+role+" "), hex.EncodeToString(secret)...)
+	return append(b, " ready\n\n"...)
 }
 
 // RelayLine is the line a client sends to a transit relay before anything
@@ -45,7 +46,7 @@ func handshake(role string, secret []byte) []byte {
 // SideLen word characters, as NewSide makes, or the relay refuses the line.
 func RelayLine(transitKey []byte, side string) []byte {
 	token := keys.DeriveKey(transitKey, purposeRelay, 32)
-	return fmt.Appendf(nil, "please relay %x for side %s\n", token, side)
+	return []byte("please relay " + hex.EncodeToString(token) + " for side " + side + "\n")
 }
 
 // NewSide returns a fresh relay side: 8 bytes from rand, hex encoded.
@@ -53,7 +54,7 @@ func RelayLine(transitKey []byte, side string) []byte {
 func NewSide(rand io.Reader) (string, error) {
 	var b [SideLen / 2]byte
 	if _, err := io.ReadFull(rand, b[:]); err != nil {
-		return "", fmt.Errorf("transit: new side: %w", err)
+		return "", errs.Wrap("transit: new side", err)
 	}
 	return hex.EncodeToString(b[:]), nil
 }

@@ -2,13 +2,13 @@ package transit
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
-	"net"
 	"strconv"
 	"strings"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // Hint and ability type strings on the wire.
@@ -58,8 +58,18 @@ type DirectHint struct {
 	Priority float64
 }
 
-// Addr is the hint as a net.Dial address.
-func (h DirectHint) Addr() string { return net.JoinHostPort(h.Hostname, strconv.Itoa(h.Port)) }
+// Addr is the hint as a net.Dial address: HOST:PORT, or [HOST]:PORT for
+// an IPv6 address, as net.JoinHostPort writes it.
+func (h DirectHint) Addr() string { return joinHostPort(h.Hostname, h.Port) }
+
+// joinHostPort is net.JoinHostPort, which is all this package needed of
+// package net.
+func joinHostPort(host string, port int) string {
+	if strings.IndexByte(host, ':') >= 0 {
+		return "[" + host + "]:" + strconv.Itoa(port)
+	}
+	return host + ":" + strconv.Itoa(port)
+}
 
 // WebSocketHint is a relay reachable over WebSocket (ws:// or wss:// URL).
 type WebSocketHint struct {
@@ -97,24 +107,26 @@ type Message struct {
 // dropped. Only input that is not a JSON object is an error.
 func ParseMessage(raw []byte) (*Message, error) {
 	if len(raw) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrBadMessage, len(raw), MaxMessageSize)
+		return nil, errs.With(ErrBadMessage, strconv.Itoa(len(raw))+" bytes (limit "+strconv.Itoa(MaxMessageSize)+")")
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
-	}
-	if top == nil { // JSON null
-		return nil, fmt.Errorf("%w: null", ErrBadMessage)
+	top, err := jsonx.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, errs.With(ErrBadMessage, err.Error())
+	case top.IsNull():
+		return nil, errs.With(ErrBadMessage, "null")
+	case top.Kind() != jsonx.Object:
+		return nil, errs.With(ErrBadMessage, "not a JSON object")
 	}
 	m := &Message{}
-	for _, obj := range objects(top["abilities-v1"]) {
-		if t, ok := str(obj["type"]); ok && !contains(m.Abilities, t) {
+	for _, obj := range objects(top.Get("abilities-v1")) {
+		if t, ok := obj.Get("type").Str(); ok && !contains(m.Abilities, t) {
 			m.Abilities = append(m.Abilities, t)
 		}
 	}
 	var relays []RelayHint
-	for _, obj := range objects(top["hints-v1"]) {
-		t, _ := str(obj["type"])
+	for _, obj := range objects(top.Get("hints-v1")) {
+		t, _ := obj.Get("type").Str()
 		switch t {
 		case TypeDirectTCP:
 			if h, ok := parseTCP(obj); ok {
@@ -122,8 +134,8 @@ func ParseMessage(raw []byte) (*Message, error) {
 			}
 		case TypeRelay:
 			r := RelayHint{}
-			r.Name, _ = str(obj["name"])
-			for _, inner := range objects(obj["hints"]) {
+			r.Name, _ = obj.Get("name").Str()
+			for _, inner := range objects(obj.Get("hints")) {
 				addEndpoint(&r, inner)
 			}
 			relays = append(relays, r)
@@ -134,17 +146,17 @@ func ParseMessage(raw []byte) (*Message, error) {
 }
 
 // addEndpoint adds one inner hint of a relay-v1 hint to r, if usable.
-func addEndpoint(r *RelayHint, obj map[string]json.RawMessage) {
-	t, _ := str(obj["type"])
+func addEndpoint(r *RelayHint, obj jsonx.Value) {
+	t, _ := obj.Get("type").Str()
 	switch t {
 	case TypeDirectTCP:
 		if h, ok := parseTCP(obj); ok {
 			r.TCP = append(r.TCP, h)
 		}
 	case TypeWebSocket, TypeWebSocketV1:
-		u, _ := str(obj["url"])
+		u, _ := obj.Get("url").Str()
 		if u, ok := wsURL(u); ok {
-			r.WebSocket = append(r.WebSocket, WebSocketHint{URL: u, Priority: priority(obj["priority"])})
+			r.WebSocket = append(r.WebSocket, WebSocketHint{URL: u, Priority: priority(obj)})
 		}
 	case TypeDirectWS, TypeDirectWSS:
 		if h, ok := parseTCP(obj); ok {
@@ -162,8 +174,8 @@ func addEndpoint(r *RelayHint, obj map[string]json.RawMessage) {
 // parseTCP reads the hostname/port/priority shape shared by direct-tcp-v1
 // and the old direct-ws hints. Python wants a string hostname and an
 // integer port; we also take an integral float port.
-func parseTCP(obj map[string]json.RawMessage) (DirectHint, bool) {
-	host, ok := str(obj["hostname"])
+func parseTCP(obj jsonx.Value) (DirectHint, bool) {
+	host, ok := obj.Get("hostname").Str()
 	if !ok || host == "" || len(host) > 255 || strings.ContainsAny(host, "/ \t\r\n") {
 		return DirectHint{}, false
 	}
@@ -171,51 +183,33 @@ func parseTCP(obj map[string]json.RawMessage) (DirectHint, bool) {
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
 	}
-	p, ok := number(obj["port"])
+	p, ok := obj.Get("port").Float()
 	if !ok || p != math.Trunc(p) || p < 1 || p > 65535 {
 		return DirectHint{}, false
 	}
-	return DirectHint{Hostname: host, Port: int(p), Priority: priority(obj["priority"])}, true
+	return DirectHint{Hostname: host, Port: int(p), Priority: priority(obj)}, true
 }
 
 // objects returns the JSON objects in a JSON array, skipping other
-// elements; anything that is not an array (including null) yields none.
-func objects(raw json.RawMessage) []map[string]json.RawMessage {
-	var list []json.RawMessage
-	if json.Unmarshal(raw, &list) != nil {
-		return nil
-	}
-	var out []map[string]json.RawMessage
-	for _, el := range list {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(el, &obj) == nil && obj != nil {
-			out = append(out, obj)
+// elements; anything that is not an array (including null and a missing
+// value) yields none.
+func objects(v jsonx.Value) []jsonx.Value {
+	var out []jsonx.Value
+	for _, el := range v.Items() {
+		if el.Kind() == jsonx.Object {
+			out = append(out, el)
 		}
 	}
 	return out
 }
 
-func str(raw json.RawMessage) (string, bool) {
-	var s *string
-	if json.Unmarshal(raw, &s) != nil || s == nil {
-		return "", false
-	}
-	return *s, true
-}
-
-func number(raw json.RawMessage) (float64, bool) {
-	var f *float64
-	if json.Unmarshal(raw, &f) != nil || f == nil {
-		return 0, false
-	}
-	return *f, true
-}
-
 // priority is a hint's priority; missing or not a number means 0, as in
 // Python.
-func priority(raw json.RawMessage) float64 {
-	p, _ := number(raw)
-	return p
+func priority(obj jsonx.Value) float64 {
+	if p, ok := obj.Get("priority").Float(); ok {
+		return p
+	}
+	return 0 // beyond float64 too, where Float gives ±Inf
 }
 
 func contains(list []string, s string) bool {
@@ -366,12 +360,9 @@ func writeTCP(b *bytes.Buffer, d DirectHint) {
 	b.WriteByte('}')
 }
 
-func writeString(b *bytes.Buffer, s string) {
-	// json.Marshal of a string cannot fail; it also escapes <, >, & which
-	// every JSON parser reads back unchanged.
-	enc, _ := json.Marshal(s)
-	b.Write(enc)
-}
+// writeString writes s as encoding/json would: it escapes <, > and &
+// too, which every JSON parser reads back unchanged.
+func writeString(b *bytes.Buffer, s string) { b.Write(jsonx.AppendString(b.AvailableBuffer(), s)) }
 
 // pyFloat formats a priority like Python's repr(float): integral values
 // keep a ".0". JSON has no NaN or infinity, so those become 0.0.
@@ -398,21 +389,36 @@ func ParseRelay(s string) (RelayHint, error) {
 		case strings.HasPrefix(ep, "tcp:"):
 			d, err := parseTCPArg(ep[len("tcp:"):])
 			if err != nil {
-				return RelayHint{}, fmt.Errorf("%w %q: %v", ErrBadRelay, ep, err)
+				return RelayHint{}, badRelay(ep, err.Error())
 			}
 			r.TCP = append(r.TCP, d)
 		case strings.HasPrefix(ep, "ws://"), strings.HasPrefix(ep, "wss://"):
 			u, ok := wsURL(ep)
 			if !ok {
-				return RelayHint{}, fmt.Errorf("%w %q: not a ws:// or wss:// URL with a host", ErrBadRelay, ep)
+				return RelayHint{}, badRelay(ep, "not a ws:// or wss:// URL with a host")
 			}
 			r.WebSocket = append(r.WebSocket, WebSocketHint{URL: u})
 		default:
-			return RelayHint{}, fmt.Errorf("%w %q: want tcp:HOST:PORT, ws://URL or wss://URL", ErrBadRelay, ep)
+			return RelayHint{}, badRelay(ep, "want tcp:HOST:PORT, ws://URL or wss://URL")
 		}
 	}
 	return r, nil
 }
+
+// badRelay reads `transit: bad relay address "ep": why`.
+func badRelay(ep, why string) error {
+	return &msgError{ErrBadRelay.Error() + " " + strconv.Quote(ep) + ": " + why, ErrBadRelay}
+}
+
+// msgError is an error with a message of its own that unwraps to err,
+// for the shapes internal/errs does not build.
+type msgError struct {
+	msg string
+	err error
+}
+
+func (e *msgError) Error() string { return e.msg }
+func (e *msgError) Unwrap() error { return e.err }
 
 // ParseRelays reads several relays separated by ";" or white space, each
 // as ParseRelay takes it. An empty string means no relays.
@@ -454,17 +460,17 @@ func parseTCPArg(s string) (DirectHint, error) {
 	parts := strings.Split(rest, ":")
 	port, err := strconv.Atoi(parts[0])
 	if err != nil || port < 1 || port > 65535 {
-		return DirectHint{}, fmt.Errorf("bad port %q", parts[0])
+		return DirectHint{}, errors.New("bad port " + strconv.Quote(parts[0]))
 	}
 	d := DirectHint{Hostname: host, Port: port}
 	for _, kv := range parts[1:] {
 		k, v, _ := strings.Cut(kv, "=")
 		if k != "priority" {
-			return DirectHint{}, fmt.Errorf("unknown option %q", kv)
+			return DirectHint{}, errors.New("unknown option " + strconv.Quote(kv))
 		}
 		p, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(p) || math.IsInf(p, 0) {
-			return DirectHint{}, fmt.Errorf("bad priority %q", v)
+			return DirectHint{}, errors.New("bad priority " + strconv.Quote(v))
 		}
 		d.Priority = p
 	}

@@ -1,12 +1,15 @@
 package transit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -273,7 +276,13 @@ func FuzzParseMessage(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	for _, s := range trickyTransit {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !nestsDeeper(raw, jsonx.MaxDepth) {
+			compareParse(t, raw) // the encoding/json decoder it replaced
+		}
 		m, err := ParseMessage(raw)
 		if err != nil {
 			return
@@ -301,6 +310,9 @@ func FuzzParseMessage(f *testing.F) {
 		out, err := m.MarshalJSON()
 		if err != nil || !json.Valid(out) {
 			t.Fatalf("MarshalJSON = %s, %v", out, err)
+		}
+		if want, _ := refMarshal(*m); !bytes.Equal(out, want) {
+			t.Fatalf("MarshalJSON = %s, with encoding/json %s", out, want)
 		}
 		back, err := ParseMessage(out)
 		if err != nil {

@@ -3,11 +3,12 @@ package transit
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // Dial kinds.
@@ -310,7 +311,7 @@ func (r *Race) start() []Action {
 	}
 	r.started = true
 	if len(r.cfg.TransitKey) == 0 {
-		return r.fail(fmt.Errorf("%w: no transit key", ErrConfig))
+		return r.fail(errs.With(ErrConfig, "no transit key"))
 	}
 	r.own, r.peer = ReceiverHandshake(r.cfg.TransitKey), SenderHandshake(r.cfg.TransitKey)
 	if r.cfg.Sender {
@@ -347,10 +348,10 @@ func (r *Race) start() []Action {
 		r.tiers = append(r.tiers, byPrio[p])
 	}
 	if len(r.tiers) > 0 && !validSide(r.cfg.Side) {
-		return r.fail(fmt.Errorf("%w: relay side %q is not %d word characters", ErrConfig, r.cfg.Side, SideLen))
+		return r.fail(errs.With(ErrConfig, "relay side "+strconv.Quote(r.cfg.Side)+" is not "+strconv.Itoa(SideLen)+" word characters"))
 	}
 	if len(r.direct) == 0 && len(r.tiers) == 0 && !r.cfg.Listening {
-		return r.fail(fmt.Errorf("%w: no usable hints", ErrNoConnection))
+		return r.fail(errs.With(ErrNoConnection, "no usable hints"))
 	}
 
 	acts := []Action{SetTimer{TimerTimeout, r.cfg.Timeout}}
@@ -443,10 +444,10 @@ func (r *Race) feed(id int, c *raceConn, data []byte) []Action {
 		k := min(len(exp), len(data))
 		if !bytes.Equal(data[:k], exp[:k]) {
 			got := data[:min(len(data), 64)]
-			what := fmt.Sprintf("%v: got %q", ErrBadHandshake, got)
+			what := ErrBadHandshake.Error() + ": got " + strconv.Quote(string(got))
 			switch {
 			case c.state == stRelay:
-				what = fmt.Sprintf("%v: relay said %q", ErrBadHandshake, got)
+				what = ErrBadHandshake.Error() + ": relay said " + strconv.Quote(string(got))
 			case c.state == stGo && bytes.HasPrefix(nevermind, data[:k]):
 				what = "sender chose another connection"
 			}
@@ -529,7 +530,7 @@ func (r *Race) summary(err error) error {
 	if len(r.failures) == 0 {
 		return err
 	}
-	return fmt.Errorf("%w (%s)", err, strings.Join(r.failures, "; "))
+	return &msgError{err.Error() + " (" + strings.Join(r.failures, "; ") + ")", err}
 }
 
 func (r *Race) sortedIDs() []int {

@@ -3,11 +3,14 @@ package transit
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 
 	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // Record framing: 4-byte big-endian length N, then N bytes of
@@ -47,7 +50,7 @@ var (
 func recordKey(key []byte) [32]byte {
 	if len(key) != 32 {
 		// Record keys come from RecordKeys, never from the network.
-		panic(fmt.Sprintf("transit: record key is %d bytes, want 32", len(key)))
+		panic("transit: record key is " + strconv.Itoa(len(key)) + " bytes, want 32")
 	}
 	return [32]byte(key)
 }
@@ -80,7 +83,7 @@ func NewWriter(w io.Writer, key []byte) *Writer {
 // record, at least 1 and at most DefaultMaxRecord minus the overhead).
 func NewWriterSize(w io.Writer, key []byte, size int) *Writer {
 	if size < 1 || size > DefaultMaxRecord-nonceSize-secretbox.Overhead {
-		panic(fmt.Sprintf("transit: record size %d out of range", size))
+		panic("transit: record size " + strconv.Itoa(size) + " out of range")
 	}
 	return &Writer{w: w, key: recordKey(key), size: size}
 }
@@ -104,7 +107,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 // allowed). The receiver's final ack goes out this way.
 func (w *Writer) WriteRecord(p []byte) error {
 	if len(p) > DefaultMaxRecord-nonceSize-secretbox.Overhead {
-		return fmt.Errorf("%w: %d bytes of plaintext", ErrRecordTooLarge, len(p))
+		return errs.With(ErrRecordTooLarge, strconv.Itoa(len(p))+" bytes of plaintext")
 	}
 	return w.seal(p)
 }
@@ -151,7 +154,7 @@ func (w *Writer) seal(p []byte) error {
 	buf = secretbox.Seal(buf, p, &nonce, &w.key)
 	w.nonce++ // a uint64 counter cannot wrap in practice
 	if _, err := w.w.Write(buf); err != nil {
-		w.err = fmt.Errorf("transit: writing record: %w", err)
+		w.err = errs.Wrap("transit: writing record", err)
 		return w.err
 	}
 	return nil
@@ -270,16 +273,16 @@ func (r *Reader) next() ([]byte, error) {
 	hdr := r.hdr[:] // a field: a local array would escape through io.ReadFull
 	if _, err := io.ReadFull(r.br, hdr); err != nil {
 		if err != io.EOF {
-			err = fmt.Errorf("transit: reading record length: %w", err)
+			err = errs.Wrap("transit: reading record length", err)
 		}
 		return nil, r.fail(err)
 	}
 	n := binary.BigEndian.Uint32(hdr)
 	if uint64(n) > uint64(r.max) {
-		return nil, r.fail(fmt.Errorf("%w: length %d exceeds %d", ErrRecordTooLarge, n, r.max))
+		return nil, r.fail(errs.With(ErrRecordTooLarge, "length "+strconv.FormatUint(uint64(n), 10)+" exceeds "+strconv.Itoa(r.max)))
 	}
 	if n < nonceSize+secretbox.Overhead {
-		return nil, r.fail(fmt.Errorf("%w: length %d", ErrShortRecord, n))
+		return nil, r.fail(errs.With(ErrShortRecord, "length "+strconv.FormatUint(uint64(n), 10)))
 	}
 	if err := r.readBody(int(n)); err != nil {
 		return nil, r.fail(err)
@@ -287,7 +290,7 @@ func (r *Reader) next() ([]byte, error) {
 	var want [nonceSize]byte
 	binary.BigEndian.PutUint64(want[nonceSize-8:], r.nonce)
 	if [nonceSize]byte(r.rec[:nonceSize]) != want {
-		return nil, r.fail(fmt.Errorf("%w: got %x, want counter %d", ErrBadNonce, r.rec[:nonceSize], r.nonce))
+		return nil, r.fail(errs.With(ErrBadNonce, "got "+hex.EncodeToString(r.rec[:nonceSize])+", want counter "+strconv.FormatUint(r.nonce, 10)))
 	}
 	r.nonce++
 	return r.rec[nonceSize:], nil
@@ -311,7 +314,7 @@ func (r *Reader) readBody(n int) error {
 				err = io.ErrUnexpectedEOF
 			}
 			r.rec = buf
-			return fmt.Errorf("transit: reading record body: %w", err)
+			return errs.Wrap("transit: reading record body", err)
 		}
 	}
 	r.rec = buf
@@ -323,7 +326,7 @@ func (r *Reader) open(out, box []byte) ([]byte, error) {
 	binary.BigEndian.PutUint64(nonce[nonceSize-8:], r.nonce-1)
 	plain, ok := secretbox.Open(out, box, &nonce, &r.key)
 	if !ok {
-		return nil, r.fail(fmt.Errorf("%w: record %d", ErrDecrypt, r.nonce-1))
+		return nil, r.fail(errs.With(ErrDecrypt, "record "+strconv.FormatUint(r.nonce-1, 10)))
 	}
 	return plain, nil
 }

@@ -1,11 +1,6 @@
 package transit
 
-import (
-	"net"
-	"net/netip"
-	"strconv"
-	"strings"
-)
+import "strings"
 
 // The WebSocket URLs of relay hints are read and written here without
 // net/url: in the browser build net/url costs about 20 KB of gzip wasm for
@@ -71,10 +66,84 @@ func validAuthority(a string) bool {
 	return port == "" || allBytes(port[1:], func(c byte) bool { return '0' <= c && c <= '9' })
 }
 
-// plainIPv6: an IPv6 address (IPv4-mapped too) without a zone.
+// plainIPv6 reports whether s is an IPv6 address without a zone (an
+// IPv4-mapped one too): what netip.ParseAddr parses to an address that is
+// not IPv4 and has no zone, which FuzzPlainIPv6 checks against netip
+// itself. netip, with the package unique it brings, would cost the
+// browser build about 6 KB of gzip for this one check.
 func plainIPv6(s string) bool {
-	addr, err := netip.ParseAddr(s)
-	return err == nil && !addr.Is4() && addr.Zone() == ""
+	groups := 0 // 16-bit groups read
+	ellipsis := false
+	if strings.HasPrefix(s, "::") {
+		ellipsis, s = true, s[2:]
+		if s == "" {
+			return true
+		}
+	}
+	for groups < 8 {
+		n := 0
+		for n < len(s) && n < 5 && isHex(s[n]) {
+			n++
+		}
+		if n == 0 || n > 4 {
+			return false
+		}
+		if n < len(s) && s[n] == '.' {
+			// A dotted IPv4 address fills the last two groups.
+			if !ellipsis && groups != 6 || groups > 6 || !dottedQuad(s) {
+				return false
+			}
+			s, groups = "", groups+2
+			break
+		}
+		groups++
+		s = s[n:]
+		if s == "" {
+			break
+		}
+		if s[0] != ':' || len(s) == 1 {
+			return false
+		}
+		s = s[1:]
+		if s[0] == ':' {
+			if ellipsis {
+				return false
+			}
+			ellipsis, s = true, s[1:]
+			if s == "" {
+				break
+			}
+		}
+	}
+	// "::" stands for at least one group of zeros.
+	return s == "" && (groups < 8) == ellipsis
+}
+
+// dottedQuad reports whether s is four decimal octets without leading
+// zeros, as netip reads them.
+func dottedQuad(s string) bool {
+	val, digits, dots := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			if digits == 1 && val == 0 {
+				return false
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return false
+			}
+		case c == '.':
+			if digits == 0 || i == len(s)-1 || dots == 3 {
+				return false
+			}
+			val, digits, dots = 0, 0, dots+1
+		default:
+			return false
+		}
+	}
+	return dots == 3
 }
 
 // validPathQuery: "" or /PATH, then optionally ?QUERY.
@@ -108,7 +177,7 @@ func directWSURL(scheme string, h DirectHint) (string, bool) {
 	} else if host == "" || !allBytes(host, hostByte) {
 		return "", false
 	}
-	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(h.Port)) + "/", true
+	return scheme + "://" + joinHostPort(host, h.Port) + "/", true
 }
 
 func hostByte(c byte) bool {

@@ -1,7 +1,9 @@
 package transit
 
 import (
+	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -117,6 +119,56 @@ func FuzzDirectWSURL(f *testing.F) {
 		}
 		if ref := (&url.URL{Scheme: "wss", Host: h.Addr(), Path: "/"}).String(); ref != got {
 			t.Fatalf("directWSURL(%q, %d) = %q, net/url gives %q", host, port, got, ref)
+		}
+	})
+}
+
+// netipIPv6 is what plainIPv6 replaced.
+func netipIPv6(s string) bool {
+	addr, err := netip.ParseAddr(s)
+	return err == nil && !addr.Is4() && addr.Zone() == ""
+}
+
+var ipv6Cases = []string{
+	"::", "::1", "1::", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+	"1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7:8::", "::1:2:3:4:5:6:7:8", "1::2::3", ":::", ":1::", "1:",
+	"fe80::1%eth0", "fe80::1%", "::%", "12345::", "ffff::", "FFFF::abcd", "0000:0:00:000::",
+	"::ffff:10.0.0.1", "::10.0.0.1", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4",
+	"::1.2.3.04", "::1.2.3", "::1.2.3.4.5", "::1..2.3", "::.1.2.3", "::1.2.3.", "::256.1.1.1", "::1.2.3.4:5",
+	"::1a.2.3.4", "::0.0.0.0", "1.2.3.4", "abcd", "", "[::1]", " ::1", "::1 ", "1:2:3:4:5:6::1.2.3.4",
+	"::ffff:1.2.3.4", "1::1.2.3.4", "1:2:3:4:5:6:7::1.2.3.4", "::g", "0::0:0:0:0:0:0:0",
+}
+
+func TestPlainIPv6(t *testing.T) {
+	accepted := 0
+	for _, s := range ipv6Cases {
+		got, want := plainIPv6(s), netipIPv6(s)
+		if got != want {
+			t.Errorf("plainIPv6(%q) = %v, netip says %v", s, got, want)
+		}
+		if got {
+			accepted++
+		}
+	}
+	t.Logf("%d of %d cases are plain IPv6 addresses", accepted, len(ipv6Cases))
+}
+
+// FuzzPlainIPv6 holds plainIPv6 to netip.ParseAddr on any input.
+func FuzzPlainIPv6(f *testing.F) {
+	for _, s := range ipv6Cases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := plainIPv6(s), netipIPv6(s); got != want {
+			t.Fatalf("plainIPv6(%q) = %v, netip says %v", s, got, want)
+		}
+		// Inside brackets, as wsURL meets it.
+		u := "ws://[" + s + "]/"
+		if strings.ContainsAny(s, "]/?#") {
+			return
+		}
+		if _, ok := wsURL(u); ok != netipIPv6(s) {
+			t.Fatalf("wsURL(%q) = %v, netip says %v", u, ok, !ok)
 		}
 	})
 }

@@ -22,9 +22,9 @@ package transitnet
 //     and nothing half-received passes for a whole file.
 
 import (
-	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"syscall/js"
 
@@ -96,8 +96,8 @@ func (c *browserWS) queue1(m message) {
 		return
 	}
 	if limit := backlogLimit(); c.queued+m.n > limit {
-		c.err = fmt.Errorf("websocket %s: %w (%s waiting unread, the limit is %s)",
-			c.url, ErrReceiveBacklog, mib(c.queued+m.n), mib(limit))
+		c.err = &backlogError{"websocket " + c.url + ": " + ErrReceiveBacklog.Error() +
+			" (" + mib(c.queued+m.n) + " waiting unread, the limit is " + mib(limit) + ")"}
 		c.overrun = true
 		c.dropQueue()
 		c.wake(message{})
@@ -173,4 +173,11 @@ func (c *browserWS) readPlain(p []byte) (int, error) {
 }
 
 // mib formats a byte count for an error message.
-func mib(n int) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+func mib(n int) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB" }
+
+// backlogError says how far over the limit the backlog went; it unwraps
+// to ErrReceiveBacklog.
+type backlogError struct{ msg string }
+
+func (e *backlogError) Error() string { return e.msg }
+func (e *backlogError) Unwrap() error { return ErrReceiveBacklog }

@@ -27,12 +27,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // ErrRelayUnreachable is wrapped by Connect's error when the race ended
@@ -141,7 +141,7 @@ func Connect(ctx context.Context, cfg Config, l *Listener) (net.Conn, error) {
 		r.resumeReader()
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("transit: connect: %w", ctx.Err())
+			return nil, errs.Wrap("transit: connect", ctx.Err())
 		case m := <-r.msgs:
 			acts = r.handle(m)
 		}
@@ -341,7 +341,7 @@ func (r *runner) perform(acts []transit.Action) (res net.Conn, err error, over b
 		case transit.Failed:
 			r.log.V(1).Info("transit failed", "err", a.Err.Error())
 			if errors.Is(a.Err, transit.ErrNoConnection) || errors.Is(a.Err, transit.ErrTimeout) {
-				return nil, fmt.Errorf("%w: %w", ErrRelayUnreachable, a.Err), true
+				return nil, errs.Chain(ErrRelayUnreachable, a.Err), true
 			}
 			return nil, a.Err, true
 		}

@@ -4,7 +4,7 @@ package transitnet
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net"
 
 	"github.com/wasmhole/wasmhole/core/transit"
@@ -36,7 +36,7 @@ func startAccept(*Listener, *runner) {}
 // queue; receivers keep WebSocketStream for its backpressure.
 func dial(ctx context.Context, d transit.Dial, sender bool) (net.Conn, error) {
 	if d.Kind != transit.KindWS {
-		return nil, fmt.Errorf("transit: the browser cannot dial %s %s", d.Kind, d.Addr)
+		return nil, errors.New("transit: the browser cannot dial " + d.Kind + " " + d.Addr)
 	}
 	return dialBrowserWebSocket(ctx, d.URL, !sender)
 }

@@ -29,15 +29,16 @@ package transitnet
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"syscall/js"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/internal/errs"
 	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
@@ -126,12 +127,12 @@ func dialBrowserWebSocket(ctx context.Context, url string, stream bool) (net.Con
 func dialStream(ctx context.Context, ctor js.Value, url string) (net.Conn, error) {
 	var wss js.Value
 	if err := jsutil.Catch(func() { wss = ctor.New(url) }); err != nil {
-		return nil, fmt.Errorf("websocket %s: %w", url, err)
+		return nil, errs.Wrap("websocket "+url, err)
 	}
 	opened, err := jsutil.Await(ctx, wss.Get("opened"))
 	if err != nil {
 		_ = jsutil.Catch(func() { wss.Call("close") })
-		return nil, fmt.Errorf("websocket %s: %w", url, err)
+		return nil, errs.Wrap("websocket "+url, err)
 	}
 	c := &browserWS{url: url, stream: wss, signal: make(chan struct{}, 1)}
 	c.reader = opened.Get("readable").Call("getReader")
@@ -142,7 +143,7 @@ func dialStream(ctx context.Context, ctor js.Value, url string) (net.Conn, error
 func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 	var ws js.Value
 	if err := jsutil.Catch(func() { ws = js.Global().Get("WebSocket").New(url) }); err != nil {
-		return nil, fmt.Errorf("websocket %s: %w", url, err)
+		return nil, errs.Wrap("websocket "+url, err)
 	}
 	ws.Set("binaryType", "arraybuffer")
 	c := &browserWS{url: url, ws: ws, signal: make(chan struct{}, 1)}
@@ -166,7 +167,7 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 	})
 	c.on("close", func(e js.Value) {
 		select {
-		case opened <- fmt.Errorf("closed during the handshake (code %d)", e.Get("code").Int()):
+		case opened <- errors.New("closed during the handshake (code " + strconv.Itoa(e.Get("code").Int()) + ")"):
 		default:
 		}
 		c.mu.Lock()
@@ -174,7 +175,7 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 			if e.Get("wasClean").Bool() {
 				c.err = io.EOF
 			} else {
-				c.err = fmt.Errorf("websocket %s: connection lost (code %d): %w", url, e.Get("code").Int(), io.ErrUnexpectedEOF)
+				c.err = errs.Wrap("websocket "+url+": connection lost (code "+strconv.Itoa(e.Get("code").Int())+")", io.ErrUnexpectedEOF)
 			}
 		}
 		c.wake(message{})
@@ -185,11 +186,11 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 	case err := <-opened:
 		if err != nil {
 			c.Close()
-			return nil, fmt.Errorf("websocket %s: %w", url, err)
+			return nil, errs.Wrap("websocket "+url, err)
 		}
 	case <-ctx.Done():
 		c.Close()
-		return nil, fmt.Errorf("websocket %s: %w", url, ctx.Err())
+		return nil, errs.Wrap("websocket "+url, ctx.Err())
 	}
 	return c, nil
 }
@@ -269,7 +270,7 @@ func (c *browserWS) startRead() chan readResult {
 		v, err := jsutil.Await(context.Background(), p)
 		switch {
 		case err != nil:
-			ch <- readResult{err: fmt.Errorf("websocket %s: %w", c.url, err)}
+			ch <- readResult{err: errs.Wrap("websocket "+c.url, err)}
 		case v.Get("done").Bool():
 			ch <- readResult{err: io.EOF}
 		default:
@@ -295,7 +296,7 @@ func (c *browserWS) Write(p []byte) (int, error) {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return 0, os.ErrDeadlineExceeded
 			}
-			return 0, fmt.Errorf("websocket %s: %w", c.url, err)
+			return 0, errs.Wrap("websocket "+c.url, err)
 		}
 		u := js.Global().Get("Uint8Array").New(len(p))
 		js.CopyBytesToJS(u, p)
@@ -310,7 +311,7 @@ func (c *browserWS) Write(p []byte) (int, error) {
 	for c.ws.Get("bufferedAmount").Int() > highWater {
 		for c.ws.Get("bufferedAmount").Int() > lowWater {
 			if c.ws.Get("readyState").Int() > 1 { // CLOSING or CLOSED
-				return 0, fmt.Errorf("websocket %s: closed while sending: %w", c.url, io.ErrClosedPipe)
+				return 0, errs.Wrap("websocket "+c.url+": closed while sending", io.ErrClosedPipe)
 			}
 			select {
 			case <-timeout:
@@ -320,12 +321,12 @@ func (c *browserWS) Write(p []byte) (int, error) {
 		}
 	}
 	if c.ws.Get("readyState").Int() != 1 {
-		return 0, fmt.Errorf("websocket %s: not open: %w", c.url, io.ErrClosedPipe)
+		return 0, errs.Wrap("websocket "+c.url+": not open", io.ErrClosedPipe)
 	}
 	u := js.Global().Get("Uint8Array").New(len(p))
 	js.CopyBytesToJS(u, p)
 	if err := jsutil.Catch(func() { c.ws.Call("send", u) }); err != nil {
-		return 0, fmt.Errorf("websocket %s: %w", c.url, err)
+		return 0, errs.Wrap("websocket "+c.url, err)
 	}
 	return len(p), nil
 }
