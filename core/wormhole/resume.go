@@ -221,7 +221,8 @@ type resumer struct {
 // phaseResult is what one attempt's goroutine reports.
 type phaseResult struct {
 	attempt   int
-	connected bool // dialled; the data phase starts
+	connected bool  // dialled; the data phase starts
+	held      int64 // with connected: what the receiver holds
 	err       error
 }
 
@@ -251,7 +252,10 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 					results <- phaseResult{attempt: attempt, err: errs.Chain(errConnLost, err)}
 					return
 				}
-				results <- phaseResult{attempt: attempt, connected: true}
+				// What is held is read here, before the phase
+				// writes to it, not by run, which races the phase.
+				held, _ := r.heldNow()
+				results <- phaseResult{attempt: attempt, connected: true, held: held}
 			}
 			defer conn.Close()
 			results <- phaseResult{attempt: attempt, err: r.phase(pctx, conn, key, peer)}
@@ -292,8 +296,7 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 			case res.connected:
 				ev = transfer.ResumeFlowing{Attempt: res.attempt}
 				waiting = false
-				held, _ := r.heldNow()
-				r.report(held, nil)
+				r.report(res.held, nil)
 			case res.err == nil:
 				return nil
 			case !errors.Is(res.err, errConnLost) || ctx.Err() != nil:
