@@ -77,14 +77,14 @@ func crossCheck(t testing.TB, data []byte) *Reader {
 func compareHeaders(t testing.TB, f *File, tf *zip.File) {
 	t.Helper()
 	type header struct {
-		Name, Comment                                          string
-		NonUTF8                                                bool
+		Name, Comment                                            string
+		NonUTF8                                                  bool
 		CreatorVersion, ReaderVersion, Flags, Method, Time, Date uint16
-		CRC32                                                  uint32
-		CSize, USize                                           uint64
-		Extra                                                  string
-		ExternalAttrs                                          uint32
-		Mode                                                   string
+		CRC32                                                    uint32
+		CSize, USize                                             uint64
+		Extra                                                    string
+		ExternalAttrs                                            uint32
+		Mode                                                     string
 	}
 	got := header{f.Name, f.Comment, f.NonUTF8, f.CreatorVersion, f.ReaderVersion, f.Flags, f.Method,
 		f.ModifiedTime, f.ModifiedDate, f.CRC32, f.CompressedSize64, f.UncompressedSize64,

@@ -56,14 +56,8 @@ func (f *File) Open() (io.ReadCloser, error) {
 // findBodyOffset checks the local header's signature and returns the
 // offset of the data after it, relative to the header.
 func (f *File) findBodyOffset() (int64, error) {
-	if f.headerOffset < 0 {
-		return 0, ErrFormat
-	}
 	var buf [fileHeaderLen]byte
-	if _, err := f.zipr.ReadAt(buf[:], f.headerOffset); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return 0, ErrFormat
-		}
+	if err := readAt(f.zipr, buf[:], f.headerOffset); err != nil {
 		return 0, err
 	}
 	b := readBuf(buf[:])

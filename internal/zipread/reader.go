@@ -53,11 +53,12 @@
 // io.ReaderAt's own): corrupt deflate data wraps ErrFormat and flate's
 // CorruptInputError (archive/zip: the latter alone); a directory cut
 // short wraps ErrFormat and io.ErrUnexpectedEOF (archive/zip: the latter
-// alone); a local header beyond the end of the input, a directory that
-// runs exactly to the end of the input (archive/zip: io.EOF for both) and
-// a negative size are ErrFormat. An entry whose data ends early still
-// reads as io.ErrUnexpectedEOF, as in archive/zip. There is no GODEBUG zipinsecurepath: checking names is the
-// caller's job.
+// alone); a record beyond the end of the input (a local header, the Zip64
+// end record), a directory that runs exactly to the end of the input
+// (archive/zip: io.EOF for all three) and a negative size are ErrFormat.
+// An entry whose data ends early still reads as io.ErrUnexpectedEOF, as
+// in archive/zip. There is no GODEBUG zipinsecurepath: checking names is
+// the caller's job.
 //
 // The layout and checks follow Go's archive/zip (Copyright 2010 The Go
 // Authors; BSD-style license), which the tests cross-check it against.
@@ -264,7 +265,7 @@ func findDirectory64End(r io.ReaderAt, endOffset int64) (int64, error) {
 		return -1, nil
 	}
 	buf := make([]byte, directory64LocLen)
-	if _, err := r.ReadAt(buf, locOffset); err != nil {
+	if err := readAt(r, buf, locOffset); err != nil {
 		return -1, err
 	}
 	b := readBuf(buf)
@@ -284,7 +285,7 @@ func findDirectory64End(r io.ReaderAt, endOffset int64) (int64, error) {
 // readDirectory64End overwrites d's counts with the Zip64 end record's.
 func readDirectory64End(r io.ReaderAt, offset int64, d *directoryEnd) error {
 	buf := make([]byte, directory64EndLen)
-	if _, err := r.ReadAt(buf, offset); err != nil {
+	if err := readAt(r, buf, offset); err != nil {
 		return err
 	}
 	b := readBuf(buf)
@@ -298,6 +299,19 @@ func readDirectory64End(r io.ReaderAt, offset int64, d *directoryEnd) error {
 	d.size = b.uint64()
 	d.offset = b.uint64()
 	return nil
+}
+
+// readAt fills buf from offset off: a record that would lie outside the
+// input is ErrFormat, other errors are r's.
+func readAt(r io.ReaderAt, buf []byte, off int64) error {
+	if off < 0 {
+		return ErrFormat
+	}
+	_, err := r.ReadAt(buf, off)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return ErrFormat
+	}
+	return err
 }
 
 // readBuf reads little-endian fields from the front of a byte slice.
