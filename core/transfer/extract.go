@@ -244,7 +244,7 @@ func quoteCut(s string, n int) string {
 // timestamp zipread (like archive/zip) reads the MS-DOS fields as UTC, but
 // writers (Python, Info-ZIP) store local time there.
 func entryTime(f *zipread.File) time.Time {
-	t := f.Modified
+	t := f.Modified()
 	if t.IsZero() || hasExtTime(f.Extra) {
 		return t
 	}

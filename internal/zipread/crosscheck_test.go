@@ -86,7 +86,7 @@ func compareHeaders(t testing.TB, f *File, tf *zip.File) {
 		ExternalAttrs                                            uint32
 		Mode                                                     string
 	}
-	got := header{f.Name, f.Comment, f.NonUTF8, f.CreatorVersion, f.ReaderVersion, f.Flags, f.Method,
+	got := header{f.Name, f.Comment, f.NonUTF8(), f.CreatorVersion, f.ReaderVersion, f.Flags, f.Method,
 		f.ModifiedTime, f.ModifiedDate, f.CRC32, f.CompressedSize64, f.UncompressedSize64,
 		string(f.Extra), f.ExternalAttrs, f.Mode().String()}
 	want := header{tf.Name, tf.Comment, tf.NonUTF8, tf.CreatorVersion, tf.ReaderVersion, tf.Flags, tf.Method,
@@ -95,10 +95,10 @@ func compareHeaders(t testing.TB, f *File, tf *zip.File) {
 	if got != want {
 		t.Fatalf("header\n %+v\narchive/zip\n %+v", got, want)
 	}
-	zone, off := f.Modified.Zone()
+	zone, off := f.Modified().Zone()
 	tzone, toff := tf.Modified.Zone()
-	if !f.Modified.Equal(tf.Modified) || zone != tzone || off != toff {
-		t.Fatalf("%q: modified %v; archive/zip %v", f.Name, f.Modified, tf.Modified)
+	if !f.Modified().Equal(tf.Modified) || zone != tzone || off != toff {
+		t.Fatalf("%q: modified %v; archive/zip %v", f.Name, f.Modified(), tf.Modified)
 	}
 	offset, err := f.findBodyOffset()
 	toffset, terr := tf.DataOffset()

@@ -1,6 +1,7 @@
 package zipread
 
 import (
+	"encoding/binary"
 	"io"
 	"io/fs"
 	"strings"
@@ -8,28 +9,21 @@ import (
 	"unicode/utf8"
 )
 
-// File is one entry of the central directory. The fields mean what
-// archive/zip's FileHeader fields of the same names mean.
+// File is one entry of the central directory. The fields, and the methods
+// Modified and NonUTF8, mean what archive/zip's FileHeader fields of the
+// same names mean.
 type File struct {
 	// Name is the entry's name as stored: slash-separated by the spec,
 	// but a name from a stranger may be anything (absolute, "..",
 	// backslashes, not UTF-8).
 	Name    string
 	Comment string
-	// NonUTF8 is set when Name or Comment is not valid UTF-8, or uses
-	// characters beyond ASCII without the UTF-8 flag (bit 11 of Flags).
-	NonUTF8 bool
 
 	CreatorVersion uint16
 	ReaderVersion  uint16
 	Flags          uint16
 	Method         uint16
 
-	// Modified is the modification time: from an extra field if there
-	// is one (in a fixed zone estimated from the MS-DOS fields, if they
-	// are set), else from the MS-DOS fields read as UTC, although most
-	// writers store local time there.
-	Modified     time.Time
 	ModifiedTime uint16 // MS-DOS time
 	ModifiedDate uint16 // MS-DOS date
 
@@ -53,31 +47,32 @@ const (
 	infoZipUnixExtraID = 0x5855
 )
 
+var le = binary.LittleEndian
+
 // readDirectoryHeader reads one central directory record into f. It
 // returns io.ErrUnexpectedEOF (or io.EOF) if the record is cut off and
 // ErrFormat if there is no record signature.
 func readDirectoryHeader(f *File, r io.Reader) error {
-	var buf [directoryHeaderLen]byte
-	if _, err := io.ReadFull(r, buf[:]); err != nil {
+	var b [directoryHeaderLen]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return err
 	}
-	b := readBuf(buf[:])
-	if b.uint32() != directoryHeaderSignature {
+	if le.Uint32(b[0:]) != directoryHeaderSignature {
 		return ErrFormat
 	}
-	f.CreatorVersion = b.uint16()
-	f.ReaderVersion = b.uint16()
-	f.Flags = b.uint16()
-	f.Method = b.uint16()
-	f.ModifiedTime = b.uint16()
-	f.ModifiedDate = b.uint16()
-	f.CRC32 = b.uint32()
-	csize, usize := b.uint32(), b.uint32()
-	f.CompressedSize64, f.UncompressedSize64 = uint64(csize), uint64(usize)
-	nameLen, extraLen, commentLen := int(b.uint16()), int(b.uint16()), int(b.uint16())
-	b.skip(4) // disk number, internal attributes
-	f.ExternalAttrs = b.uint32()
-	offset := uint64(b.uint32())
+	f.CreatorVersion = le.Uint16(b[4:])
+	f.ReaderVersion = le.Uint16(b[6:])
+	f.Flags = le.Uint16(b[8:])
+	f.Method = le.Uint16(b[10:])
+	f.ModifiedTime = le.Uint16(b[12:])
+	f.ModifiedDate = le.Uint16(b[14:])
+	f.CRC32 = le.Uint32(b[16:])
+	f.CompressedSize64 = uint64(le.Uint32(b[20:]))
+	f.UncompressedSize64 = uint64(le.Uint32(b[24:]))
+	nameLen, extraLen, commentLen := int(le.Uint16(b[28:])), int(le.Uint16(b[30:])), int(le.Uint16(b[32:]))
+	// 34: disk number, 36: internal attributes
+	f.ExternalAttrs = le.Uint32(b[38:])
+	offset := uint64(le.Uint32(b[42:]))
 	d := make([]byte, nameLen+extraLen+commentLen)
 	if _, err := io.ReadFull(r, d); err != nil {
 		return err
@@ -85,55 +80,27 @@ func readDirectoryHeader(f *File, r io.Reader) error {
 	f.Name = string(d[:nameLen])
 	f.Extra = d[nameLen : nameLen+extraLen]
 	f.Comment = string(d[nameLen+extraLen:])
-	f.NonUTF8 = nonUTF8(f)
 
-	needUSize := usize == ^uint32(0)
-	needCSize := csize == ^uint32(0)
-	needOffset := offset == uint64(^uint32(0))
-	var modified time.Time
-	// Extra fields are read on a best-effort basis, as archive/zip does:
-	// a malformed one ends the list, except a Zip64 field too short for
-	// a value the record needs.
-	for extra := readBuf(f.Extra); len(extra) >= 4; {
-		tag, size := extra.uint16(), int(extra.uint16())
-		if len(extra) < size {
-			break
-		}
-		field := extra.sub(size)
-		switch tag {
-		case zip64ExtraID:
-			// Only the values maxed out in the record are here, in this
-			// order.
-			for _, v := range []struct {
-				need *bool
-				val  *uint64
-			}{{&needUSize, &f.UncompressedSize64}, {&needCSize, &f.CompressedSize64}, {&needOffset, &offset}} {
-				if !*v.need {
-					continue
-				}
-				*v.need = false
-				if len(field) < 8 {
-					return ErrFormat
-				}
-				*v.val = field.uint64()
+	// Values maxed out in the record are in the Zip64 extra field, in
+	// this order, and only those.
+	needUSize := f.UncompressedSize64 == 0xffffffff
+	needCSize := f.CompressedSize64 == 0xffffffff
+	needOffset := offset == 0xffffffff
+	if field, ok := extraField(f.Extra, zip64ExtraID); ok {
+		for _, v := range []struct {
+			need bool
+			val  *uint64
+		}{{needUSize, &f.UncompressedSize64}, {needCSize, &f.CompressedSize64}, {needOffset, &offset}} {
+			if !v.need {
+				continue
 			}
-		case ntfsExtraID:
-			if t, ok := ntfsTime(field); ok {
-				modified = t
-			}
-		case unixExtraID, infoZipUnixExtraID:
-			if len(field) >= 8 {
-				field.skip(4) // access time
-				modified = time.Unix(int64(field.uint32()), 0)
-			}
-		case extTimeExtraID:
-			if len(field) >= 5 && field.uint8()&1 != 0 {
-				modified = time.Unix(int64(field.uint32()), 0)
+			if *v.val, field, ok = take64(field); !ok {
+				return ErrFormat
 			}
 		}
+		needCSize, needOffset = false, false
 	}
 	f.headerOffset = int64(offset)
-	f.Modified = modTime(f.ModifiedDate, f.ModifiedTime, modified)
 	// An uncompressed size of 0xFFFFFFFF without a Zip64 field is taken
 	// as is (archive/zip does, for 42.zip); the other two are not.
 	if needCSize || needOffset {
@@ -142,25 +109,82 @@ func readDirectoryHeader(f *File, r io.Reader) error {
 	return nil
 }
 
+// extraField returns the data of the first extra field with the given
+// tag. Like archive/zip, it reads the fields on a best-effort basis: a
+// field that overruns the list ends it.
+func extraField(extra []byte, tag uint16) ([]byte, bool) {
+	for len(extra) >= 4 {
+		t, size := le.Uint16(extra), int(le.Uint16(extra[2:]))
+		if len(extra)-4 < size {
+			break
+		}
+		if t == tag {
+			return extra[4 : 4+size], true
+		}
+		extra = extra[4+size:]
+	}
+	return nil, false
+}
+
+func take64(b []byte) (uint64, []byte, bool) {
+	if len(b) < 8 {
+		return 0, b, false
+	}
+	return le.Uint64(b), b[8:], true
+}
+
+// Modified returns the modification time as archive/zip's
+// FileHeader.Modified has it: from an extra field (NTFS, Unix or extended
+// timestamp; the last one in the list wins) if there is one, in the fixed
+// zone that the difference to the MS-DOS fields suggests, if those are
+// set; else from the MS-DOS fields read as UTC, although most writers
+// store local time there.
+func (f *File) Modified() time.Time {
+	var modified time.Time
+	for extra := f.Extra; len(extra) >= 4; {
+		tag, size := le.Uint16(extra), int(le.Uint16(extra[2:]))
+		if len(extra)-4 < size {
+			break
+		}
+		field := extra[4 : 4+size]
+		extra = extra[4+size:]
+		switch tag {
+		case ntfsExtraID:
+			if t, ok := ntfsTime(field); ok {
+				modified = t
+			}
+		case unixExtraID, infoZipUnixExtraID:
+			if len(field) >= 8 { // access time, modification time
+				modified = time.Unix(int64(le.Uint32(field[4:])), 0)
+			}
+		case extTimeExtraID:
+			if len(field) >= 5 && field[0]&1 != 0 { // flags: modification time present
+				modified = time.Unix(int64(le.Uint32(field[1:])), 0)
+			}
+		}
+	}
+	return modTime(f.ModifiedDate, f.ModifiedTime, modified)
+}
+
 // ntfsTime reads the modification time from an NTFS extra field: a
 // reserved word, then tagged attributes, of which tag 1 (24 bytes) holds
 // the times in 100 ns ticks since 1601.
-func ntfsTime(field readBuf) (t time.Time, ok bool) {
+func ntfsTime(field []byte) (t time.Time, ok bool) {
 	if len(field) < 4 {
 		return t, false
 	}
-	field.skip(4)
-	for len(field) >= 4 {
-		tag, size := field.uint16(), int(field.uint16())
-		if len(field) < size {
+	for attrs := field[4:]; len(attrs) >= 4; {
+		tag, size := le.Uint16(attrs), int(le.Uint16(attrs[2:]))
+		if len(attrs)-4 < size {
 			break
 		}
-		attr := field.sub(size)
+		attr := attrs[4 : 4+size]
+		attrs = attrs[4+size:]
 		if tag != 1 || size != 24 {
 			continue
 		}
 		const ticksPerSecond = 1e7
-		ts := int64(attr.uint64())
+		ts := int64(le.Uint64(attr))
 		epoch := time.Date(1601, time.January, 1, 0, 0, 0, 0, time.UTC)
 		t, ok = time.Unix(epoch.Unix()+ts/ticksPerSecond, (1e9/ticksPerSecond)*(ts%ticksPerSecond)), true
 	}
@@ -186,11 +210,12 @@ func modTime(dosDate, dosTime uint16, extra time.Time) time.Time {
 	return extra.In(time.FixedZone("", int(offset/time.Second)))
 }
 
-// nonUTF8 decides File.NonUTF8 as archive/zip does: invalid UTF-8 is
-// not UTF-8; plain ASCII (without "\", "~" and controls, which some
-// Asian code pages change) is either; anything else is what the flag
-// says.
-func nonUTF8(f *File) bool {
+// NonUTF8 reports what archive/zip's FileHeader.NonUTF8 does: whether
+// Name and Comment are in some legacy encoding. Invalid UTF-8 is; plain
+// ASCII (without "\", "~" and controls, which some Asian code pages
+// change) is either; anything else is what the UTF-8 flag (bit 11 of
+// Flags) says.
+func (f *File) NonUTF8() bool {
 	valid1, require1 := detectUTF8(f.Name)
 	valid2, require2 := detectUTF8(f.Comment)
 	switch {

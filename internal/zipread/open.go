@@ -60,14 +60,12 @@ func (f *File) findBodyOffset() (int64, error) {
 	if err := readAt(f.zipr, buf[:], f.headerOffset); err != nil {
 		return 0, err
 	}
-	b := readBuf(buf[:])
-	if b.uint32() != fileHeaderSignature {
+	if le.Uint32(buf[:]) != fileHeaderSignature {
 		return 0, ErrFormat
 	}
 	// The local header's sizes and times may be zero (data descriptor)
 	// and are not used; only the lengths of what follows matter.
-	b.skip(22)
-	nameLen, extraLen := int64(b.uint16()), int64(b.uint16())
+	nameLen, extraLen := int64(le.Uint16(buf[26:])), int64(le.Uint16(buf[28:]))
 	return fileHeaderLen + nameLen + extraLen, nil
 }
 
@@ -141,14 +139,13 @@ func readDataDescriptor(r io.Reader, f *File) error {
 		return err
 	}
 	off := 0
-	if sig := readBuf(buf[:4]); sig.uint32() != dataDescriptorSignature {
+	if le.Uint32(buf[:]) != dataDescriptorSignature {
 		off = 4
 	}
 	if _, err := io.ReadFull(r, buf[off:12]); err != nil {
 		return err
 	}
-	b := readBuf(buf[:12])
-	if b.uint32() != f.CRC32 {
+	if le.Uint32(buf[:]) != f.CRC32 {
 		return ErrChecksum
 	}
 	return nil

@@ -34,10 +34,13 @@
 //   - Data descriptors (flag bit 3, with or without their signature): the
 //     sizes come from the central directory, the CRC from the descriptor
 //     must match it.
-//   - Names and comments as the bytes they are, with [File.NonUTF8] set
-//     like archive/zip sets it from the UTF-8 flag (bit 11) and the bytes.
+//   - Names and comments as the bytes they are; [File.NonUTF8] tells, like
+//     archive/zip's field of that name, from the UTF-8 flag (bit 11) and
+//     the bytes, whether they are in a legacy encoding.
 //   - Modification times from the MS-DOS fields and the NTFS, Unix and
-//     extended-timestamp extra fields, as archive/zip reports them.
+//     extended-timestamp extra fields, as archive/zip reports them
+//     ([File.Modified]; a method, so that a program that does not ask
+//     links none of it).
 //
 // # What it refuses
 //
@@ -66,7 +69,6 @@ package zipread
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"io"
 
@@ -198,16 +200,14 @@ func readDirectoryEnd(r io.ReaderAt, size int64) (*directoryEnd, int64, error) {
 			return nil, 0, ErrFormat
 		}
 	}
-	b := readBuf(buf[4:])
-	b.skip(4) // disk numbers
-	b.skip(2) // entries on this disk
 	d := &directoryEnd{
-		records: uint64(b.uint16()),
-		size:    uint64(b.uint32()),
-		offset:  uint64(b.uint32()),
+		// 4: disk numbers, 8: entries on this disk
+		records: uint64(le.Uint16(buf[10:])),
+		size:    uint64(le.Uint32(buf[12:])),
+		offset:  uint64(le.Uint32(buf[16:])),
 	}
-	n := int(b.uint16())
-	d.comment = string(b[:n]) // findSignatureInBlock checked that it fits
+	n := int(le.Uint16(buf[20:]))
+	d.comment = string(buf[directoryEndLen : directoryEndLen+n]) // findSignatureInBlock checked that it fits
 
 	// Maxed-out fields point to the Zip64 end record. (The 0xffff size
 	// test is archive/zip's; kept so both read the same zips.)
@@ -268,18 +268,11 @@ func findDirectory64End(r io.ReaderAt, endOffset int64) (int64, error) {
 	if err := readAt(r, buf, locOffset); err != nil {
 		return -1, err
 	}
-	b := readBuf(buf)
-	if b.uint32() != directory64LocSignature {
+	// The disk of the Zip64 end record must be 0, the number of disks 1.
+	if le.Uint32(buf) != directory64LocSignature || le.Uint32(buf[4:]) != 0 || le.Uint32(buf[16:]) != 1 {
 		return -1, nil
 	}
-	if b.uint32() != 0 { // disk of the Zip64 end record
-		return -1, nil
-	}
-	p := b.uint64()
-	if b.uint32() != 1 { // total number of disks
-		return -1, nil
-	}
-	return int64(p), nil
+	return int64(le.Uint64(buf[8:])), nil
 }
 
 // readDirectory64End overwrites d's counts with the Zip64 end record's.
@@ -288,16 +281,13 @@ func readDirectory64End(r io.ReaderAt, offset int64, d *directoryEnd) error {
 	if err := readAt(r, buf, offset); err != nil {
 		return err
 	}
-	b := readBuf(buf)
-	if b.uint32() != directory64EndSignature {
+	if le.Uint32(buf) != directory64EndSignature {
 		return ErrFormat
 	}
-	b.skip(12) // record size, versions
-	b.skip(8)  // disk numbers
-	b.skip(8)  // entries on this disk
-	d.records = b.uint64()
-	d.size = b.uint64()
-	d.offset = b.uint64()
+	// 4: record size, 12: versions, 16: disk numbers, 24: entries on this disk
+	d.records = le.Uint64(buf[32:])
+	d.size = le.Uint64(buf[40:])
+	d.offset = le.Uint64(buf[48:])
 	return nil
 }
 
@@ -312,39 +302,4 @@ func readAt(r io.ReaderAt, buf []byte, off int64) error {
 		return ErrFormat
 	}
 	return err
-}
-
-// readBuf reads little-endian fields from the front of a byte slice.
-type readBuf []byte
-
-func (b *readBuf) uint8() uint8 {
-	v := (*b)[0]
-	*b = (*b)[1:]
-	return v
-}
-
-func (b *readBuf) uint16() uint16 {
-	v := binary.LittleEndian.Uint16(*b)
-	*b = (*b)[2:]
-	return v
-}
-
-func (b *readBuf) uint32() uint32 {
-	v := binary.LittleEndian.Uint32(*b)
-	*b = (*b)[4:]
-	return v
-}
-
-func (b *readBuf) uint64() uint64 {
-	v := binary.LittleEndian.Uint64(*b)
-	*b = (*b)[8:]
-	return v
-}
-
-func (b *readBuf) skip(n int) { *b = (*b)[n:] }
-
-func (b *readBuf) sub(n int) readBuf {
-	s := (*b)[:n]
-	*b = (*b)[n:]
-	return s
 }

@@ -163,13 +163,13 @@ func TestTimes(t *testing.T) {
 		"malformed extra": time.Date(1980, 0, 0, 0, 0, 0, 0, time.UTC),
 	}
 	for _, f := range zr.File {
-		if !f.Modified.Equal(want[f.Name]) {
-			t.Errorf("%s: %v, want %v", f.Name, f.Modified, want[f.Name])
+		if !f.Modified().Equal(want[f.Name]) {
+			t.Errorf("%s: %v, want %v", f.Name, f.Modified(), want[f.Name])
 		}
 	}
 	// DOS 07:08:08 against 08:49:04 UTC: the writer was at UTC-1:41,
 	// rounded to a quarter hour.
-	if _, off := zr.File[0].Modified.Zone(); off != -(1*3600 + 45*60) {
+	if _, off := zr.File[0].Modified().Zone(); off != -(1*3600 + 45*60) {
 		t.Errorf("exttime: zone offset %d s", off)
 	}
 }
