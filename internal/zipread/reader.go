@@ -155,9 +155,9 @@ func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
 		f := &File{zipr: r}
 		err = readDirectoryHeader(f, buf)
 		if err == io.EOF {
-			// The directory runs to the very end of the input, so the end
+			// The directory runs to the very end of the input: the end
 			// record was swallowed by a name or an extra field.
-			err = ErrFormat
+			return nil, ErrFormat
 		}
 		if err == ErrFormat || err == io.ErrUnexpectedEOF {
 			break

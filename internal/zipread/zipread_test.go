@@ -190,6 +190,12 @@ var refuseTests = []struct {
 		copy(b[len(b)-10:], []byte{0xff, 0xff, 0xff, 0x7f})
 		return b
 	}, dirErr: ErrFormat},
+	{name: "directory swallowing the end record", zip: func(t testing.TB) []byte {
+		b := raw(rawZip{entries: []rawEntry{{name: "a", plain: "x"}}})(t)
+		i := bytes.LastIndex(b, []byte("PK\x01\x02"))
+		b[i+32] = directoryEndLen // the entry's comment runs to the end
+		return b
+	}, dirErr: ErrFormat},
 	{name: "Zip64 size needed, no Zip64 field", zip: raw(rawZip{entries: []rawEntry{
 		{name: "a", plain: "x", edit: func(h *rawHeader) { h.csize = 1<<32 - 1 }},
 	}}), dirErr: ErrFormat},
