@@ -32,17 +32,18 @@ package client
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/wasmhole/wasmhole/core/internal/nfc"
 	"github.com/wasmhole/wasmhole/core/keys"
 	"github.com/wasmhole/wasmhole/core/mailbox"
 	"github.com/wasmhole/wasmhole/core/spake2"
 	"github.com/wasmhole/wasmhole/core/words"
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // Moods for Close (sent to the server, recorded in its usage database).
@@ -82,8 +83,9 @@ type Config struct {
 	ClientVersion [2]string
 	MaxTrace      int
 	// AppVersions is sent to the peer as "app_versions" in the version
-	// message; it must be a JSON object; nil means {}.
-	AppVersions json.RawMessage
+	// message; it must be a JSON object; nil means {}. A json.RawMessage
+	// can be assigned to it.
+	AppVersions []byte
 	// Rand supplies SPAKE2 entropy, code words, nonces, side, ids and
 	// jitter; nil means crypto/rand.
 	Rand io.Reader
@@ -122,7 +124,7 @@ type (
 	// value `wormhole --verify` shows (hex it for display).
 	KeyConfirmed struct{ Verifier []byte }
 	// PeerVersion is the peer's app_versions object ({} if it sent none).
-	PeerVersion struct{ AppVersions json.RawMessage }
+	PeerVersion struct{ AppVersions []byte }
 	// AppMessage is the peer's next application message, in order.
 	AppMessage struct {
 		Phase int
@@ -142,7 +144,7 @@ type Machine struct {
 	mb          *mailbox.Machine
 	appID       string
 	rand        io.Reader
-	appVersions json.RawMessage
+	appVersions []byte
 
 	allocWords int
 	code       string
@@ -171,17 +173,16 @@ func New(cfg Config) (*Machine, error) {
 	}
 	av := cfg.AppVersions
 	if av == nil {
-		av = json.RawMessage(`{}`)
+		av = []byte(`{}`)
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(av, &obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("client: AppVersions must be a JSON object: %s", av)
+	if v, err := jsonx.Parse(av); err != nil || v.Kind() != jsonx.Object {
+		return nil, errors.New("client: AppVersions must be a JSON object: " + string(av))
 	}
 	mb, err := mailbox.New(mailbox.Config{
 		AppID: cfg.AppID, Side: cfg.Side, ClientVersion: cfg.ClientVersion, Rand: r, MaxTrace: cfg.MaxTrace,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
+		return nil, errs.Wrap("client", err)
 	}
 	return &Machine{
 		mb: mb, appID: cfg.AppID, rand: r, appVersions: bytes.Clone(av), inbox: map[int][]byte{},
@@ -213,7 +214,7 @@ func (m *Machine) DeriveKey(purpose string, n int) ([]byte, error) {
 		return nil, ErrNoKey
 	}
 	if n < 1 || n > 255*32 {
-		return nil, fmt.Errorf("client: derive key %q: length %d out of range", purpose, n)
+		return nil, errors.New("client: derive key " + strconv.Quote(purpose) + ": length " + strconv.Itoa(n) + " out of range")
 	}
 	return keys.DeriveKey(m.key, nfc.String(purpose), n), nil
 }
@@ -240,7 +241,7 @@ func (m *Machine) Handle(ev Event) []Action {
 		}
 		nameplate, err := words.Nameplate(ev.Code)
 		if err != nil {
-			return m.fail(out, fmt.Errorf("%w %q: %w", ErrBadCode, ev.Code, err), MoodErrory)
+			return m.fail(out, errs.Chain(errs.Suffix(ErrBadCode, " "+strconv.Quote(ev.Code)), err), MoodErrory)
 		}
 		out = m.mailbox(out, mailbox.Claim{Nameplate: nameplate})
 		out = m.codeReady(out, ev.Code)
@@ -253,7 +254,9 @@ func (m *Machine) Handle(ev Event) []Action {
 	case Close:
 		out = m.close(out, ev.Mood)
 	default:
-		panic(fmt.Sprintf("client: unknown event %T", ev))
+		// A programming error. The message does not name ev's type as
+		// it used to (%T): that alone took reflect into the browser build.
+		panic("client: unknown event")
 	}
 	return out
 }
@@ -265,7 +268,7 @@ func (m *Machine) mailbox(out []Action, ev mailbox.Event) []Action {
 		case mailbox.Allocated:
 			code, err := words.Generate(m.rand, a.Nameplate, m.allocWords)
 			if err != nil {
-				out = m.fail(out, fmt.Errorf("client: making a code: %w", err), MoodErrory)
+				out = m.fail(out, errs.Wrap("client: making a code", err), MoodErrory)
 				continue
 			}
 			out = m.codeReady(out, code)
@@ -298,7 +301,7 @@ func (m *Machine) codeReady(out []Action, code string) []Action {
 	out = append(out, CodeReady{Code: code})
 	pake, err := spake2.NewSymmetric([]byte(nfc.String(code)), []byte(nfc.String(m.appID)), m.rand)
 	if err != nil {
-		return m.fail(out, fmt.Errorf("client: starting SPAKE2: %w", err), MoodErrory)
+		return m.fail(out, errs.Wrap("client: starting SPAKE2", err), MoodErrory)
 	}
 	m.pake = pake
 	out = m.mailbox(out, mailbox.Add{Phase: "pake", Body: keys.EncodePake(pake.Message())})
@@ -323,12 +326,12 @@ func (m *Machine) peerMessage(out []Action, pm mailbox.PeerMessage) []Action {
 			m.key, err = m.pake.Finish(msg)
 		}
 		if err != nil {
-			return m.fail(out, fmt.Errorf("%w (%v)", ErrWrongCode, err), MoodScary)
+			return m.fail(out, errs.Suffix(ErrWrongCode, " ("+err.Error()+")"), MoodScary)
 		}
 		m.peerSide = pm.Side
 		box, err := keys.Seal(keys.PhaseKey(m.key, m.mb.Side(), "version"), m.versionPlaintext(), m.rand)
 		if err != nil {
-			return m.fail(out, fmt.Errorf("client: sealing version: %w", err), MoodErrory)
+			return m.fail(out, errs.Wrap("client: sealing version", err), MoodErrory)
 		}
 		out = m.mailbox(out, mailbox.Add{Phase: "version", Body: box})
 		return m.replayEarly(out)
@@ -342,7 +345,7 @@ func (m *Machine) peerMessage(out []Action, pm mailbox.PeerMessage) []Action {
 	}
 	plain, err := keys.Open(keys.PhaseKey(m.key, pm.Side, pm.Phase), pm.Body)
 	if err != nil {
-		return m.fail(out, fmt.Errorf("%w (phase %q)", ErrWrongCode, pm.Phase), MoodScary)
+		return m.fail(out, errs.Suffix(ErrWrongCode, " (phase "+strconv.Quote(pm.Phase)+")"), MoodScary)
 	}
 	if !m.verified {
 		m.verified = true
@@ -403,15 +406,23 @@ func (m *Machine) versionPlaintext() []byte {
 
 // appVersions extracts app_versions from a peer's version message; a
 // missing or non-object value counts as {} like Python's .get(..., {}).
-func appVersions(plain []byte) json.RawMessage {
-	var v struct {
-		AppVersions json.RawMessage `json:"app_versions"`
+// The key matches as encoding/json matched a struct field: in any case,
+// the last one winning.
+func appVersions(plain []byte) []byte {
+	v, err := jsonx.Parse(plain)
+	if err != nil {
+		return []byte(`{}`)
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(plain, &v) != nil || json.Unmarshal(v.AppVersions, &obj) != nil || obj == nil {
-		return json.RawMessage(`{}`)
+	var av jsonx.Value
+	for _, mem := range v.Members() {
+		if strings.EqualFold(mem.Key, "app_versions") {
+			av = mem.Value
+		}
 	}
-	return v.AppVersions
+	if av.Kind() != jsonx.Object {
+		return []byte(`{}`)
+	}
+	return bytes.Clone(av.Raw())
 }
 
 // appPhase parses a canonical app phase number ("0", "1", ..., no signs
@@ -432,7 +443,7 @@ func (m *Machine) flushOut(out []Action) []Action {
 		phase := strconv.Itoa(m.nextOut)
 		box, err := keys.Seal(keys.PhaseKey(m.key, m.mb.Side(), phase), data, m.rand)
 		if err != nil {
-			return m.fail(out, fmt.Errorf("client: sealing phase %s: %w", phase, err), MoodErrory)
+			return m.fail(out, errs.Wrap("client: sealing phase "+phase, err), MoodErrory)
 		}
 		m.nextOut++
 		out = m.mailbox(out, mailbox.Add{Phase: phase, Body: box})

@@ -29,13 +29,16 @@ package keys
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 
 	"golang.org/x/crypto/hkdf"
 	"golang.org/x/crypto/nacl/secretbox"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/hexstr"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // TransitPurpose is the derive_key purpose of the file-transfer transit key.
@@ -65,11 +68,11 @@ var (
 // (255*32 bytes): lengths are constants chosen by the caller, not input.
 func DeriveKey(key []byte, purpose string, length int) []byte {
 	if length < 0 {
-		panic(fmt.Sprintf("keys: DeriveKey(%q): negative length %d", purpose, length))
+		panic("keys: DeriveKey(" + strconv.Quote(purpose) + "): negative length " + strconv.Itoa(length))
 	}
 	out := make([]byte, length)
 	if _, err := io.ReadFull(hkdf.New(sha256.New, key, nil, []byte(purpose)), out); err != nil {
-		panic(fmt.Sprintf("keys: DeriveKey(%q, %d): %v", purpose, length, err))
+		panic("keys: DeriveKey(" + strconv.Quote(purpose) + ", " + strconv.Itoa(length) + "): " + err.Error())
 	}
 	return out
 }
@@ -102,11 +105,11 @@ func TransitKey(key []byte) []byte {
 func Seal(key, plaintext []byte, rand io.Reader) ([]byte, error) {
 	k, err := boxKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("keys: seal: %w", err)
+		return nil, errs.Wrap("keys: seal", err)
 	}
 	var nonce [NonceSize]byte
 	if _, err := io.ReadFull(rand, nonce[:]); err != nil {
-		return nil, fmt.Errorf("keys: seal: reading nonce: %w", err)
+		return nil, errs.Wrap("keys: seal: reading nonce", err)
 	}
 	out := make([]byte, NonceSize, NonceSize+secretbox.Overhead+len(plaintext))
 	copy(out, nonce[:])
@@ -119,16 +122,16 @@ func Seal(key, plaintext []byte, rand io.Reader) ([]byte, error) {
 func Open(key, box []byte) ([]byte, error) {
 	k, err := boxKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDecrypt, err)
+		return nil, errs.With(ErrDecrypt, err.Error())
 	}
 	if len(box) < Overhead {
-		return nil, fmt.Errorf("%w: box is %d bytes, need at least %d", ErrDecrypt, len(box), Overhead)
+		return nil, errs.With(ErrDecrypt, "box is "+strconv.Itoa(len(box))+" bytes, need at least "+strconv.Itoa(Overhead))
 	}
 	var nonce [NonceSize]byte
 	copy(nonce[:], box[:NonceSize])
 	out, ok := secretbox.Open(nil, box[NonceSize:], &nonce, k)
 	if !ok {
-		return nil, fmt.Errorf("%w: authentication failed", ErrDecrypt)
+		return nil, errs.With(ErrDecrypt, "authentication failed")
 	}
 	if out == nil {
 		// An empty plaintext authenticates to nil; callers expect non-nil.
@@ -139,7 +142,7 @@ func Open(key, box []byte) ([]byte, error) {
 
 func boxKey(key []byte) (*[KeySize]byte, error) {
 	if len(key) != KeySize {
-		return nil, fmt.Errorf("key is %d bytes, want %d", len(key), KeySize)
+		return nil, errors.New("key is " + strconv.Itoa(len(key)) + " bytes, want " + strconv.Itoa(KeySize))
 	}
 	var k [KeySize]byte
 	copy(k[:], key)
@@ -163,22 +166,26 @@ func EncodePake(msg []byte) []byte {
 // string; other keys are ignored. The message length is not checked here:
 // the SPAKE2 layer rejects wrong lengths.
 func DecodePake(body []byte) ([]byte, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, fmt.Errorf("%w: not a JSON object: %v", ErrBadPake, err)
-	}
-	raw, ok := obj["pake_v1"]
-	if !ok {
-		return nil, fmt.Errorf("%w: no \"pake_v1\" key", ErrBadPake)
-	}
-	// A pointer, because encoding/json silently skips null for a string.
-	var s *string
-	if err := json.Unmarshal(raw, &s); err != nil || s == nil {
-		return nil, fmt.Errorf("%w: \"pake_v1\" is not a string", ErrBadPake)
-	}
-	msg, err := hex.DecodeString(*s)
+	obj, err := jsonx.Parse(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: \"pake_v1\" is not hex: %v", ErrBadPake, err)
+		return nil, errs.With(ErrBadPake, "not a JSON object: "+err.Error())
+	}
+	if k := obj.Kind(); k != jsonx.Object && k != jsonx.Null {
+		return nil, errs.With(ErrBadPake, "not a JSON object")
+	}
+	// null has no keys (encoding/json decoded it to a nil map); a key
+	// that repeats counts with its last value.
+	raw := obj.Get("pake_v1")
+	if raw.Kind() == jsonx.Invalid {
+		return nil, errs.With(ErrBadPake, `no "pake_v1" key`)
+	}
+	s, ok := raw.Str()
+	if !ok {
+		return nil, errs.With(ErrBadPake, `"pake_v1" is not a string`)
+	}
+	msg, err := hexstr.Decode(s)
+	if err != nil {
+		return nil, errs.With(ErrBadPake, `"pake_v1" is not hex: `+err.Error())
 	}
 	return msg, nil
 }

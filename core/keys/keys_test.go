@@ -355,7 +355,11 @@ func FuzzDecodePake(f *testing.F) {
 	f.Add([]byte(`{"pake_v1": 1}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[`))
+	f.Add([]byte(`{"pake_v1":"00","pake_v1":"\u0066f"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if !jsonDepthExceeded(body) {
+			checkSameAsJSON(t, body)
+		}
 		msg, err := DecodePake(body)
 		if err != nil {
 			if !errors.Is(err, ErrBadPake) {

@@ -2,11 +2,14 @@ package mailbox
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
+	"strconv"
+	"strings"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/hexstr"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // MaxMessageSize bounds one server message. The reference server has no
@@ -27,9 +30,9 @@ type ServerMessage struct {
 	ServerTx float64 // 0 when missing or not a number
 	ServerRx float64 // "message" only
 
-	Welcome json.RawMessage // "welcome": the whole welcome object
-	MOTD    string          // "welcome": welcome.motd
-	Refusal string          // "welcome": welcome.error (the server refuses us)
+	Welcome []byte // "welcome": the whole welcome object, as JSON
+	MOTD    string // "welcome": welcome.motd
+	Refusal string // "welcome": welcome.error (the server refuses us)
 
 	Nameplate string // "allocated"
 	Mailbox   string // "claimed"
@@ -38,8 +41,8 @@ type ServerMessage struct {
 	Phase string // "message"
 	Body  []byte // "message": body, hex-decoded
 
-	Error string          // "error": the error text
-	Orig  json.RawMessage // "error": the offending command, as sent back
+	Error string // "error": the error text
+	Orig  []byte // "error": the offending command, as sent back (JSON)
 }
 
 // ParseServerMessage decodes one WebSocket message from the mailbox server.
@@ -50,87 +53,94 @@ type ServerMessage struct {
 // types ("message" needs string side and phase and a hex body).
 func ParseServerMessage(data []byte) (*ServerMessage, error) {
 	if len(data) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrMalformed, len(data), MaxMessageSize)
+		return nil, errs.With(ErrMalformed, strconv.Itoa(len(data))+" bytes (limit "+strconv.Itoa(MaxMessageSize)+")")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil || obj == nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	obj, err := jsonx.Parse(data)
+	if err != nil || obj.Kind() != jsonx.Object {
+		return nil, errs.With(ErrMalformed, "not a JSON object")
 	}
 	m := &ServerMessage{}
 	var ok bool
-	if m.Type, ok = str(obj["type"]); !ok {
-		return nil, fmt.Errorf("%w: no string \"type\"", ErrMalformed)
+	if m.Type, ok = obj.Get("type").Str(); !ok {
+		return nil, errs.With(ErrMalformed, `no string "type"`)
 	}
-	m.ID, _ = str(obj["id"])
-	m.ServerTx = num(obj["server_tx"])
+	m.ID, _ = obj.Get("id").Str()
+	m.ServerTx = num(obj.Get("server_tx"))
 
 	switch m.Type {
 	case "welcome":
 		// A welcome without a usable object is still a welcome: the
 		// connection works, there is just nothing to show.
-		var w map[string]json.RawMessage
-		if raw := obj["welcome"]; json.Unmarshal(raw, &w) == nil && w != nil {
-			m.Welcome = bytes.Clone(raw)
-			m.MOTD, _ = str(w["motd"])
-			if e, present := w["error"]; present {
+		if w := obj.Get("welcome"); w.Kind() == jsonx.Object {
+			m.Welcome = bytes.Clone(w.Raw())
+			m.MOTD, _ = w.Get("motd").Str()
+			if e := w.Get("error"); e.Kind() != jsonx.Invalid {
 				// Any error value refuses us; show it as text.
-				if m.Refusal, ok = str(e); !ok || m.Refusal == "" {
-					m.Refusal = string(e)
+				if m.Refusal, ok = e.Str(); !ok || m.Refusal == "" {
+					m.Refusal = string(e.Raw())
 				}
 			}
 		}
 	case "allocated":
-		if m.Nameplate, ok = str(obj["nameplate"]); !ok || m.Nameplate == "" {
-			return nil, fmt.Errorf("%w: allocated without a nameplate", ErrMalformed)
+		if m.Nameplate, ok = obj.Get("nameplate").Str(); !ok || m.Nameplate == "" {
+			return nil, errs.With(ErrMalformed, "allocated without a nameplate")
 		}
 	case "claimed":
-		if m.Mailbox, ok = str(obj["mailbox"]); !ok || m.Mailbox == "" {
-			return nil, fmt.Errorf("%w: claimed without a mailbox", ErrMalformed)
+		if m.Mailbox, ok = obj.Get("mailbox").Str(); !ok || m.Mailbox == "" {
+			return nil, errs.With(ErrMalformed, "claimed without a mailbox")
 		}
 	case "message":
 		var side, phase, body bool
-		m.Side, side = str(obj["side"])
-		m.Phase, phase = str(obj["phase"])
+		m.Side, side = obj.Get("side").Str()
+		m.Phase, phase = obj.Get("phase").Str()
 		var hexBody string
-		hexBody, body = str(obj["body"])
+		hexBody, body = obj.Get("body").Str()
 		if !side || !phase || !body {
-			return nil, fmt.Errorf("%w: message needs string side, phase and body", ErrMalformed)
+			return nil, errs.With(ErrMalformed, "message needs string side, phase and body")
 		}
-		b, err := hex.DecodeString(hexBody)
-		if err != nil {
-			return nil, fmt.Errorf("%w: message body is not hex", ErrMalformed)
+		if m.Body, err = hexstr.Decode(hexBody); err != nil {
+			return nil, errs.With(ErrMalformed, "message body is not hex")
 		}
-		m.Body = b
-		m.ServerRx = num(obj["server_rx"])
+		m.ServerRx = num(obj.Get("server_rx"))
 	case "error":
-		if m.Error, ok = str(obj["error"]); !ok {
+		e := obj.Get("error")
+		if m.Error, ok = e.Str(); !ok {
 			// Still an error; keep whatever the server put there.
-			m.Error = string(obj["error"])
+			m.Error = string(e.Raw())
 		}
-		if o := obj["orig"]; len(o) > 0 {
-			m.Orig = bytes.Clone(o)
-		}
+		m.Orig = bytes.Clone(obj.Get("orig").Raw())
 	}
 	return m, nil
 }
 
-// str returns raw as a Go string if it is a JSON string.
-func str(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// num returns raw as a float64 if it is a finite JSON number, else 0.
-func num(raw json.RawMessage) float64 {
-	var f float64
-	if len(raw) == 0 || json.Unmarshal(raw, &f) != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+// num returns v as a float64 if it is a finite JSON number, else 0.
+func num(v jsonx.Value) float64 {
+	f, ok := v.Float()
+	if !ok || math.IsInf(f, 0) || math.IsNaN(f) {
 		return 0
 	}
 	return f
+}
+
+// origType is the "type" of the command an error message sends back, or
+// "". It reads orig as decoding into struct{ Type string `json:"type"` }
+// did: keys match case-insensitively, the last one wins, null leaves the
+// type alone, and any other non-string (or orig not an object) voids it.
+func origType(orig []byte) string {
+	v, err := jsonx.Parse(orig)
+	if err != nil || v.Kind() != jsonx.Object {
+		return ""
+	}
+	typ := ""
+	for _, mem := range v.Members() {
+		if !strings.EqualFold(mem.Key, "type") || mem.Value.IsNull() {
+			continue
+		}
+		s, ok := mem.Value.Str()
+		if !ok {
+			return ""
+		}
+		typ = s
+	}
+	return typ
 }

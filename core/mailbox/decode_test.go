@@ -80,7 +80,8 @@ func TestParseServerMessageTooLarge(t *testing.T) {
 }
 
 // FuzzParseServerMessage: no input may panic, errors are always
-// ErrMalformed, and a parsed message always has its body.
+// ErrMalformed, a parsed message always has its body, and the result is
+// what the encoding/json decoder made of the same input.
 func FuzzParseServerMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"welcome","welcome":{"motd":"x"}}`,
@@ -90,10 +91,15 @@ func FuzzParseServerMessage(f *testing.F) {
 		`{"type":"allocated","nameplate":"12"}`,
 		`{"type":"claimed","mailbox":"m"}`,
 		`[]`, `"x"`, `{"type":"message","body":"0"}`,
+		`{"type":"error","error":"x","orig":{"type":"claim","TYPE":null}}`,
+		`{"type":"ack","type":"welcome","welcome":{"error":""}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if !jsonDepthExceeded(data) {
+			checkParseSameAsJSON(t, data)
+		}
 		m, err := ParseServerMessage(data)
 		if err != nil {
 			if m != nil || !errors.Is(err, ErrMalformed) {

@@ -4,11 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // ReconnectTimer is the name of the only timer the machine sets.
@@ -146,7 +147,7 @@ type (
 	// Welcome is the first welcome of the session.
 	Welcome struct {
 		MOTD string
-		Raw  json.RawMessage
+		Raw  []byte // the welcome object, as JSON
 	}
 	// Allocated answers Allocate.
 	Allocated struct{ Nameplate string }
@@ -247,7 +248,7 @@ func New(cfg Config) (*Machine, error) {
 	if m.side == "" {
 		var b [5]byte
 		if _, err := io.ReadFull(m.rand, b[:]); err != nil {
-			return nil, fmt.Errorf("mailbox: choosing a side: %w", err)
+			return nil, errs.Wrap("mailbox: choosing a side", err)
 		}
 		m.side = hex.EncodeToString(b[:])
 	}
@@ -471,7 +472,7 @@ func (m *Machine) receive(data []byte, out []Action) []Action {
 	case "welcome":
 		m.attempts = 0 // this connection works: the next drop starts at 1 s
 		if msg.Refusal != "" {
-			out = append(out, Failed{Err: fmt.Errorf("%w: %s", ErrUnwelcome, msg.Refusal)})
+			out = append(out, Failed{Err: errs.With(ErrUnwelcome, msg.Refusal)})
 			return m.finish(out)
 		}
 		if !m.welcomed {
@@ -523,41 +524,21 @@ func (m *Machine) receive(data []byte, out []Action) []Action {
 		}
 		out = append(out, PeerMessage{Side: msg.Side, Phase: msg.Phase, Body: msg.Body})
 	case "error":
-		err := fmt.Errorf("%w: %q", ErrServer, msg.Error)
+		err := errs.With(ErrServer, strconv.Quote(msg.Error))
 		if msg.Error == "crowded" {
 			err = ErrCrowded
 		}
-		var orig struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(msg.Orig, &orig) == nil && orig.Type != "" {
-			err = fmt.Errorf("mailbox: %s: %w", orig.Type, err)
+		if typ := origType(msg.Orig); typ != "" {
+			err = errs.Wrap("mailbox: "+typ, err)
 		}
 		out = m.fail(out, err)
 	}
 	return out
 }
 
-// clientMsg is every client→server message; unused keys are omitted.
-type clientMsg struct {
-	Type          string   `json:"type"`
-	ID            string   `json:"id"`
-	AppID         string   `json:"appid,omitempty"`
-	Side          string   `json:"side,omitempty"`
-	ClientVersion []string `json:"client_version,omitempty"`
-	Nameplate     string   `json:"nameplate,omitempty"`
-	Mailbox       string   `json:"mailbox,omitempty"`
-	Phase         *string  `json:"phase,omitempty"`
-	Body          *string  `json:"body,omitempty"`
-	Mood          string   `json:"mood,omitempty"`
-}
-
 func (m *Machine) send(out []Action, msg *clientMsg) []Action {
 	msg.ID = m.newID()
-	data, err := json.Marshal(msg)
-	if err != nil {
-		panic("mailbox: encoding a client message: " + err.Error()) // only strings: cannot fail
-	}
+	data := msg.marshal()
 	phase := ""
 	if msg.Phase != nil {
 		phase = *msg.Phase

@@ -1,8 +1,9 @@
 package mailbox
 
 import (
-	"encoding/json"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // TraceEntry records one WebSocket message of the session. Times are the
@@ -27,36 +28,37 @@ type TraceEntry struct {
 }
 
 // MarshalJSON writes times as float epoch seconds like the server does, and
-// leaves out what is unknown.
+// leaves out what is unknown: {"dir", "type", "id", "phase" (add and
+// message only), "side", "conn", "size", "at", "acked", "server_tx",
+// "server_rx"}. It never fails.
 func (e TraceEntry) MarshalJSON() ([]byte, error) {
-	type wire struct {
-		Dir      string   `json:"dir"`
-		Type     string   `json:"type"`
-		ID       string   `json:"id,omitempty"`
-		Phase    *string  `json:"phase,omitempty"`
-		Side     string   `json:"side,omitempty"`
-		Conn     int      `json:"conn"`
-		Size     int      `json:"size"`
-		At       float64  `json:"at"`
-		Acked    *float64 `json:"acked,omitempty"`
-		ServerTx *float64 `json:"server_tx,omitempty"`
-		ServerRx *float64 `json:"server_rx,omitempty"`
+	return jsonx.AppendObject(nil, e.members), nil
+}
+
+func (e TraceEntry) members(o *jsonx.Obj) {
+	o.String("dir", e.Dir)
+	o.String("type", e.Type)
+	if e.ID != "" {
+		o.String("id", e.ID)
 	}
-	w := wire{Dir: e.Dir, Type: e.Type, ID: e.ID, Side: e.Side, Conn: e.Conn, Size: e.Size, At: epoch(e.At)}
 	if e.Type == "add" || e.Type == "message" {
-		w.Phase = &e.Phase
+		o.String("phase", e.Phase)
 	}
+	if e.Side != "" {
+		o.String("side", e.Side)
+	}
+	o.Int("conn", int64(e.Conn))
+	o.Int("size", int64(e.Size))
+	o.Float("at", epoch(e.At))
 	if !e.Acked.IsZero() {
-		a := epoch(e.Acked)
-		w.Acked = &a
+		o.Float("acked", epoch(e.Acked))
 	}
 	if e.ServerTx != 0 {
-		w.ServerTx = &e.ServerTx
+		o.Float("server_tx", e.ServerTx)
 	}
 	if e.ServerRx != 0 {
-		w.ServerRx = &e.ServerRx
+		o.Float("server_rx", e.ServerRx)
 	}
-	return json.Marshal(w)
 }
 
 func epoch(t time.Time) float64 {
@@ -122,17 +124,13 @@ func (m *Machine) Trace() []TraceEntry {
 // TraceJSON returns the trace as a JSON object:
 // {"side": ..., "dropped": n, "messages": [entries...]}.
 func (m *Machine) TraceJSON() []byte {
-	doc := struct {
-		Side     string       `json:"side"`
-		Dropped  int          `json:"dropped"`
-		Messages []TraceEntry `json:"messages"`
-	}{m.side, m.tr.dropped, m.tr.entries}
-	if doc.Messages == nil {
-		doc.Messages = []TraceEntry{}
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		panic("mailbox: encoding the trace: " + err.Error()) // plain values: cannot fail
-	}
-	return b
+	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
+		o.String("side", m.side)
+		o.Int("dropped", int64(m.tr.dropped))
+		o.Array("messages", func(a *jsonx.Arr) {
+			for _, e := range m.tr.entries {
+				a.Object(e.members)
+			}
+		})
+	})
 }

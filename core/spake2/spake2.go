@@ -42,11 +42,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 
 	"filippo.io/edwards25519"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/hexstr"
 )
 
 const (
@@ -95,7 +98,7 @@ func scalarOne() *edwards25519.Scalar {
 }
 
 func mustPoint(h string) *edwards25519.Point {
-	b, err := hex.DecodeString(h)
+	b, err := hexstr.Decode(h)
 	if err != nil {
 		panic(err)
 	}
@@ -123,7 +126,7 @@ type Symmetric struct {
 func NewSymmetric(password, idSymmetric []byte, rand io.Reader) (*Symmetric, error) {
 	var entropy [EntropySize]byte
 	if _, err := io.ReadFull(rand, entropy[:]); err != nil {
-		return nil, fmt.Errorf("spake2: reading %d bytes of entropy: %w", EntropySize, err)
+		return nil, errs.Wrap("spake2: reading "+strconv.Itoa(EntropySize)+" bytes of entropy", err)
 	}
 	s := &Symmetric{
 		password:    bytes.Clone(password),
@@ -156,27 +159,27 @@ func (s *Symmetric) Finish(peerMsg []byte) ([]byte, error) {
 	}
 	s.finished = true
 	if len(peerMsg) != MessageSize {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadMessage, len(peerMsg), MessageSize)
+		return nil, errs.With(ErrBadMessage, strconv.Itoa(len(peerMsg))+" bytes, want "+strconv.Itoa(MessageSize))
 	}
 	switch side := peerMsg[0]; side {
 	case sideSymmetric:
 	case 'A', 'B':
-		return nil, fmt.Errorf("%w: peer runs asymmetric SPAKE2 as side %q", ErrBadMessage, side)
+		return nil, errs.With(ErrBadMessage, "peer runs asymmetric SPAKE2 as side "+strconv.QuoteRune(rune(side)))
 	default:
-		return nil, fmt.Errorf("%w: unknown side byte 0x%02x", ErrBadMessage, side)
+		return nil, errs.With(ErrBadMessage, "unknown side byte 0x"+hex.EncodeToString([]byte{side}))
 	}
 	peerElem := peerMsg[1:]
 	y, err := new(edwards25519.Point).SetBytes(peerElem)
 	if err != nil {
-		return nil, fmt.Errorf("%w: element is not a curve point", ErrBadMessage)
+		return nil, errs.With(ErrBadMessage, "element is not a curve point")
 	}
 	if y.Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return nil, fmt.Errorf("%w: element is the identity", ErrBadMessage)
+		return nil, errs.With(ErrBadMessage, "element is the identity")
 	}
 	// Y is public, so a variable-time check is fine here.
 	t := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(lMinusOne, y, edwards25519.NewScalar())
 	if t.Add(t, y).Equal(edwards25519.NewIdentityPoint()) != 1 {
-		return nil, fmt.Errorf("%w: element is not in the prime-order subgroup", ErrBadMessage)
+		return nil, errs.With(ErrBadMessage, "element is not in the prime-order subgroup")
 	}
 	// Compare canonical encodings, as python-spake2 does, so a
 	// re-encoded copy of our element counts as a reflection too.

@@ -20,11 +20,13 @@ package words
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // MaxNameplateLen is the longest nameplate the mailbox server (≥0.7.0)
@@ -83,11 +85,11 @@ func Generate(rand io.Reader, nameplate string, numWords int) (string, error) {
 		return "", err
 	}
 	if numWords < 1 {
-		return "", fmt.Errorf("%w (asked for %d words)", ErrNoWords, numWords)
+		return "", errs.Suffix(ErrNoWords, " (asked for "+strconv.Itoa(numWords)+" words)")
 	}
 	random := make([]byte, numWords)
 	if _, err := io.ReadFull(rand, random); err != nil {
-		return "", fmt.Errorf("reading random bytes for the code: %w", err)
+		return "", errs.Wrap("reading random bytes for the code", err)
 	}
 	var sb strings.Builder
 	sb.WriteString(nameplate)
@@ -122,32 +124,32 @@ func split(code string) (string, error) {
 		return "", ErrEmptyCode
 	}
 	if i := strings.IndexFunc(code, unicode.IsSpace); i >= 0 {
-		return "", fmt.Errorf("%w (%q has one after %q)", ErrSpaceInCode, code, code[:i])
+		return "", errs.Suffix(ErrSpaceInCode, " ("+strconv.Quote(code)+" has one after "+strconv.Quote(code[:i])+")")
 	}
 	nameplate, words, found := strings.Cut(code, "-")
 	if err := checkNameplate(nameplate); err != nil {
 		return "", err
 	}
 	if !found || words == "" {
-		return "", fmt.Errorf("%w (got %q)", ErrNoWords, code)
+		return "", errs.Suffix(ErrNoWords, " (got "+strconv.Quote(code)+")")
 	}
 	if strings.HasPrefix(words, "-") || strings.HasSuffix(words, "-") || strings.Contains(words, "--") {
-		return "", fmt.Errorf("%w; %q has an empty word (two '-' in a row or a '-' at the end)", ErrNoWords, code)
+		return "", errs.Suffix(ErrNoWords, "; "+strconv.Quote(code)+" has an empty word (two '-' in a row or a '-' at the end)")
 	}
 	return nameplate, nil
 }
 
 func checkNameplate(nameplate string) error {
 	if nameplate == "" {
-		return fmt.Errorf("%w (nothing before the first '-')", ErrBadNameplate)
+		return errs.Suffix(ErrBadNameplate, " (nothing before the first '-')")
 	}
 	for _, c := range []byte(nameplate) {
 		if c < '0' || c > '9' {
-			return fmt.Errorf("%w (%q is not a number)", ErrBadNameplate, nameplate)
+			return errs.Suffix(ErrBadNameplate, " ("+strconv.Quote(nameplate)+" is not a number)")
 		}
 	}
 	if len(nameplate) > MaxNameplateLen {
-		return fmt.Errorf("%w (%d digits is too long, at most %d)", ErrBadNameplate, len(nameplate), MaxNameplateLen)
+		return errs.Suffix(ErrBadNameplate, " ("+strconv.Itoa(len(nameplate))+" digits is too long, at most "+strconv.Itoa(MaxNameplateLen)+")")
 	}
 	return nil
 }

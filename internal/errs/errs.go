@@ -8,6 +8,7 @@
 //	fmt.Errorf("reading offer: %w", err)  ->  errs.Wrap("reading offer", err)
 //	fmt.Errorf("%w: %s", ErrBadCode, s)    ->  errs.With(ErrBadCode, s)
 //	fmt.Errorf("%w: %w", ErrProtocol, err) ->  errs.Chain(ErrProtocol, err)
+//	fmt.Errorf("%w (got %q)", ErrBad, s)    ->  errs.Suffix(ErrBad, " (got "+strconv.Quote(s)+")")
 //
 // Numbers go through strconv, and %q through strconv.Quote.
 package errs
@@ -34,6 +35,13 @@ func Chain(outer, inner error) error {
 		return outer
 	}
 	return &chained{msg: outer.Error() + ": " + inner.Error(), errs: []error{outer, inner}}
+}
+
+// Suffix returns an error reading err's message followed directly by
+// suffix, which unwraps to err: for the messages that go on after the
+// sentinel without a colon.
+func Suffix(err error, suffix string) error {
+	return &wrapped{msg: err.Error() + suffix, err: err}
 }
 
 type wrapped struct {
