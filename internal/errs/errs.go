@@ -9,6 +9,10 @@
 //	fmt.Errorf("%w: %s", ErrBadCode, s)    ->  errs.With(ErrBadCode, s)
 //	fmt.Errorf("%w: %w", ErrProtocol, err) ->  errs.Chain(ErrProtocol, err)
 //
+// Any other arrangement of %w verbs composes its message itself:
+//
+//	fmt.Errorf("x: %w (%w)", a, b)  ->  errs.New("x: "+a.Error()+" ("+b.Error()+")", a, b)
+//
 // Numbers go through strconv, and %q through strconv.Quote.
 package errs
 
@@ -34,6 +38,12 @@ func Chain(outer, inner error) error {
 		return outer
 	}
 	return &chained{msg: outer.Error() + ": " + inner.Error(), errs: []error{outer, inner}}
+}
+
+// New returns an error reading msg that unwraps to each of wrapped, as
+// fmt.Errorf with that many %w verbs does; the caller writes msg.
+func New(msg string, wrapped ...error) error {
+	return &chained{msg: msg, errs: wrapped}
 }
 
 type wrapped struct {
