@@ -5,9 +5,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -21,6 +19,7 @@ import (
 	"github.com/wasmhole/wasmhole/core/transitnet"
 	"github.com/wasmhole/wasmhole/core/wormhole"
 	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // errorValue turns a Go error into the {name, message} object the page
@@ -97,8 +96,14 @@ func clientFrom(o js.Value) (*wormhole.Client, error) {
 		c.ResumeTimeout = time.Duration(t.Float() * float64(time.Millisecond))
 	}
 	if av := optString(o, "appVersions"); av != "" {
-		if err := json.Unmarshal([]byte(av), &c.AppVersions); err != nil {
-			return nil, fmt.Errorf("appVersions: %w", err)
+		v, err := jsonx.Parse([]byte(av))
+		switch {
+		case err != nil:
+			return nil, errs.Wrap("appVersions", err)
+		case v.Kind() == jsonx.Object:
+			c.AppVersions = v.Raw()
+		case !v.IsNull(): // null is {}, as it was for the map this replaced
+			return nil, errors.New("appVersions: must be a JSON object")
 		}
 	}
 	relays := o.Get("relays")
