@@ -11,12 +11,12 @@ package wormhole
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // ErrDataPathDeclined is what a DataPath returns, before it touched the
@@ -94,9 +94,9 @@ func (c *Client) sendPayload(ctx context.Context, conn net.Conn, key []byte, p p
 	case errors.Is(err, ErrDataPathDeclined):
 		return sendFrom(ctx, conn, key, newSendState(false), 0, p.size, p.write, progress, false)
 	case errors.Is(err, ErrDataIO):
-		return cause(ctx, fmt.Errorf("%w: reading the data: %w", errTransferFailed, err))
+		return cause(ctx, errs.Chain(errTransferFailed, errs.Wrap("reading the data", err)))
 	case err != nil:
-		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, err), true, false)
+		return dataErr(ctx, errs.Chain(errTransferFailed, errs.Wrap("sending data", err)), true, false)
 	}
 	if p.size == 0 {
 		wakeEmpty(transit.NewWriter(conn, sendKey))
@@ -125,9 +125,9 @@ func (c *Client) receivePayload(ctx context.Context, conn net.Conn, key []byte, 
 	case errors.Is(err, ErrDataPathDeclined):
 		return receiveData(ctx, conn, key, size, dst, progress, finish)
 	case errors.Is(err, ErrDataIO):
-		return fmt.Errorf("%w: writing the data: %w", errTransferFailed, err)
+		return errs.Chain(errTransferFailed, errs.Wrap("writing the data", err))
 	case err != nil:
-		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, err), connEnded(err), false)
+		return dataErr(ctx, errs.Chain(errTransferFailed, err), connEnded(err), false)
 	}
 	return sendAck(ctx, conn, sendKey, sum, finish, false)
 }
@@ -137,14 +137,14 @@ func (c *Client) receivePayload(ctx context.Context, conn net.Conn, key []byte, 
 func awaitAck(ctx context.Context, conn net.Conn, recvKey, sum []byte, resumable bool) error {
 	rec, err := transit.NewReader(conn, recvKey, transfer.MaxAckSize+transit.RecordOverhead).ReadRecord()
 	if err != nil {
-		return dataErr(ctx, fmt.Errorf("%w: waiting for the receiver's ack: %w", errTransferFailed, err), connEnded(err), resumable)
+		return dataErr(ctx, errs.Chain(errTransferFailed, errs.Wrap("waiting for the receiver's ack", err)), connEnded(err), resumable)
 	}
 	ack, err := transfer.ParseAck(rec)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errTransferFailed, err)
+		return errs.Chain(errTransferFailed, err)
 	}
 	if err := ack.Verify(sum); err != nil {
-		return fmt.Errorf("%w: %w", errTransferFailed, err)
+		return errs.Chain(errTransferFailed, err)
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func sendAck(ctx context.Context, conn net.Conn, sendKey, sum []byte, finish fun
 		return err
 	}
 	if err := transit.NewWriter(conn, sendKey).WriteRecord(ack); err != nil {
-		return dataErr(ctx, fmt.Errorf("%w: sending the ack: %w", errTransferFailed, err), true, resumable)
+		return dataErr(ctx, errs.Chain(errTransferFailed, errs.Wrap("sending the ack", err)), true, resumable)
 	}
 	return nil
 }

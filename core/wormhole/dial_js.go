@@ -5,14 +5,15 @@ package wormhole
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"syscall/js"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/mailbox"
+	"github.com/wasmhole/wasmhole/internal/errs"
 	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
@@ -39,7 +40,7 @@ const (
 )
 
 // errClosed: Read or Write after Close or CloseNow.
-var errClosed = fmt.Errorf("websocket: %w", net.ErrClosed)
+var errClosed = errs.Wrap("websocket", net.ErrClosed)
 
 type browserConn struct {
 	url       string
@@ -58,7 +59,7 @@ type browserConn struct {
 func dialMailbox(ctx context.Context, url string) (msgConn, error) {
 	var ws js.Value
 	if err := jsutil.Catch(func() { ws = js.Global().Get("WebSocket").New(url) }); err != nil {
-		return nil, fmt.Errorf("websocket %s: %w", url, err)
+		return nil, errs.Wrap("websocket "+url, err)
 	}
 	ws.Set("binaryType", "arraybuffer")
 	c := &browserConn{url: url, ws: ws, signal: make(chan struct{}, 1), closedEv: make(chan struct{})}
@@ -78,12 +79,12 @@ func dialMailbox(ctx context.Context, url string) (msgConn, error) {
 	c.on("message", c.received)
 	c.on("close", func(e js.Value) {
 		code := e.Get("code").Int()
-		report(fmt.Errorf("closed during the handshake (code %d)", code))
+		report(errors.New("closed during the handshake (code " + strconv.Itoa(code) + ")"))
 		var err error
 		if e.Get("wasClean").Bool() {
-			err = fmt.Errorf("websocket %s: closed by the server (code %d): %w", c.url, code, io.EOF)
+			err = errs.Wrap("websocket "+c.url+": closed by the server (code "+strconv.Itoa(code)+")", io.EOF)
 		} else {
-			err = fmt.Errorf("websocket %s: connection lost (code %d): %w", c.url, code, io.ErrUnexpectedEOF)
+			err = errs.Wrap("websocket "+c.url+": connection lost (code "+strconv.Itoa(code)+")", io.ErrUnexpectedEOF)
 		}
 		c.fail(err)
 		close(c.closedEv)
@@ -94,12 +95,12 @@ func dialMailbox(ctx context.Context, url string) (msgConn, error) {
 	case err := <-opened:
 		if err != nil {
 			_ = c.CloseNow()
-			return nil, fmt.Errorf("websocket %s: %w", url, err)
+			return nil, errs.Wrap("websocket "+url, err)
 		}
 		return c, nil
 	case <-ctx.Done():
 		_ = c.CloseNow()
-		return nil, fmt.Errorf("websocket %s: %w", url, context.Cause(ctx))
+		return nil, errs.Wrap("websocket "+url, context.Cause(ctx))
 	}
 }
 
@@ -119,9 +120,9 @@ func (c *browserConn) received(e js.Value) {
 		c.mu.Unlock()
 		return
 	case len(b) > mailbox.MaxMessageSize:
-		err = fmt.Errorf("websocket %s: message of %d bytes exceeds the limit of %d", c.url, len(b), mailbox.MaxMessageSize)
+		err = errors.New("websocket " + c.url + ": message of " + strconv.Itoa(len(b)) + " bytes exceeds the limit of " + strconv.Itoa(mailbox.MaxMessageSize))
 	case c.unread+len(b) > maxUnread:
-		err = fmt.Errorf("websocket %s: more than %d bytes received and not read", c.url, maxUnread)
+		err = errors.New("websocket " + c.url + ": more than " + strconv.Itoa(maxUnread) + " bytes received and not read")
 	default:
 		c.queue = append(c.queue, b)
 		c.unread += len(b)
@@ -190,10 +191,10 @@ func (c *browserConn) Write(ctx context.Context, data []byte) error {
 		return errClosed
 	}
 	if c.ws.Get("readyState").Int() != 1 { // not OPEN
-		return fmt.Errorf("websocket %s: not open: %w", c.url, net.ErrClosed)
+		return errs.Wrap("websocket "+c.url+": not open", net.ErrClosed)
 	}
 	if err := jsutil.Catch(func() { c.ws.Call("send", string(data)) }); err != nil {
-		return fmt.Errorf("websocket %s: %w", c.url, err)
+		return errs.Wrap("websocket "+c.url, err)
 	}
 	return nil
 }

@@ -3,12 +3,12 @@ package wormhole
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/client"
 	"github.com/wasmhole/wasmhole/core/mailbox"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // The driver: the only code that does IO for the mailbox. Everything runs
@@ -54,7 +54,7 @@ func connect(ctx context.Context, url string) (msgConn, error) {
 func dialWS(ctx context.Context, url string) (msgConn, error) {
 	c, err := connect(ctx, url)
 	if err != nil && ctx.Err() == nil {
-		return nil, fmt.Errorf("%w: %w", ErrRelayUnreachable, err)
+		return nil, errs.Chain(ErrRelayUnreachable, err)
 	}
 	return c, err
 }
@@ -241,7 +241,7 @@ func (w *Wormhole) handle(ev client.Event) {
 			w.cancel()
 			w.log.V(1).Info("closed", "mood", a.Mood)
 		default:
-			w.log.V(1).Info("ignored action", "action", fmt.Sprintf("%T", a))
+			w.log.V(1).Info("ignored action", "action", a)
 		}
 	}
 	close(w.changed)

@@ -12,13 +12,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // OfferKind says what an Offer carries.
@@ -40,7 +41,7 @@ func (k OfferKind) String() string {
 	case Directory:
 		return "directory"
 	}
-	return fmt.Sprintf("OfferKind(%d)", int(k))
+	return "OfferKind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // Offer is what the sender proposes. A text offer is complete when
@@ -229,7 +230,7 @@ func (o *Offer) accept(ctx context.Context, dst io.Writer, opts AcceptOptions) (
 	}
 	dctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
-	rs := &resumer{c: c, w: w, enabled: c.resumeEnabled() && w.resume && peerResumes(w.PeerVersions()), onLost: opts.OnReconnect}
+	rs := &resumer{c: c, w: w, enabled: c.resumeEnabled() && w.resume && advertisesResume(w.PeerVersions()), onLost: opts.OnReconnect}
 	rs.peer = make(chan *transfer.Resume)
 	go watchPeer(dctx, w, abort, rs.peer)
 	conn, key, err := c.connectTransit(dctx, w, false, o.own, o.peer, transitKeyPurpose)
@@ -267,7 +268,7 @@ func (o *Offer) decline(ctx context.Context, text string) error {
 	err := sendMsg(ctx, o.w, transfer.ErrorMessage(text))
 	closeHappy(ctx, o.c, o.w)
 	if err != nil {
-		return fmt.Errorf("wormhole: declining the offer: %w", err)
+		return errs.Wrap("wormhole: declining the offer", err)
 	}
 	return nil
 }

@@ -12,12 +12,12 @@ package wormhole
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // extractSlackFiles and extractSlackBytes widen the zip-bomb limits taken
@@ -60,7 +60,7 @@ func (o *Offer) AcceptToDir(ctx context.Context, dir string, opts AcceptOptions)
 	}
 	name, err := transfer.SafeFilename(o.Name)
 	if err != nil {
-		return "", fmt.Errorf("wormhole: %w", err)
+		return "", errs.Wrap("wormhole", err)
 	}
 	path := filepath.Join(dir, name)
 	return path, o.AcceptToPath(ctx, path, opts)
@@ -97,7 +97,7 @@ func checkFree(path string, dir bool) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("wormhole: %w", err)
+		return errs.Wrap("wormhole", err)
 	}
 	if dir && fi.IsDir() {
 		d, err := os.Open(path)
@@ -109,7 +109,7 @@ func checkFree(path string, dir bool) error {
 			}
 		}
 	}
-	return fmt.Errorf("wormhole: refusing to overwrite %s: %w", path, fs.ErrExist)
+	return errs.Wrap("wormhole: refusing to overwrite "+path, fs.ErrExist)
 }
 
 // acceptFile receives into a temporary file next to path and links it to
@@ -118,7 +118,7 @@ func (o *Offer) acceptFile(ctx context.Context, path string, opts AcceptOptions)
 	f, err := os.CreateTemp(filepath.Dir(path), ".wasmhole-*.part")
 	if err != nil {
 		o.goodbye(ctx, err)
-		return fmt.Errorf("wormhole: %w", err)
+		return errs.Wrap("wormhole", err)
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // after a successful link only the temporary name goes
@@ -143,7 +143,7 @@ func (o *Offer) acceptFile(ctx context.Context, path string, opts AcceptOptions)
 			err = placeFile(tmp, path)
 		}
 		if err != nil {
-			return fmt.Errorf("wormhole: storing %s: %w", path, err)
+			return errs.Wrap("wormhole: storing "+path, err)
 		}
 		return then(user)
 	}
@@ -160,7 +160,7 @@ func placeFile(tmp, path string) error {
 		return err
 	}
 	if _, serr := os.Lstat(path); serr == nil {
-		return fmt.Errorf("%s: %w", path, fs.ErrExist)
+		return errs.Wrap(path, fs.ErrExist)
 	}
 	return os.Rename(tmp, path)
 }
@@ -171,7 +171,7 @@ func (o *Offer) acceptDir(ctx context.Context, path string, opts AcceptOptions) 
 	f, err := os.CreateTemp(filepath.Dir(path), ".wasmhole-*.zip")
 	if err != nil {
 		o.goodbye(ctx, err)
-		return fmt.Errorf("wormhole: %w", err)
+		return errs.Wrap("wormhole", err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
@@ -182,7 +182,7 @@ func (o *Offer) acceptDir(ctx context.Context, path string, opts AcceptOptions) 
 			MaxBytes: max(o.NumBytes, 0) + extractSlackBytes,
 		}
 		if err := transfer.Extract(f, o.Size, path, limits); err != nil {
-			return fmt.Errorf("wormhole: unpacking into %s: %w", path, err)
+			return errs.Wrap("wormhole: unpacking into "+path, err)
 		}
 		return then(user)
 	}

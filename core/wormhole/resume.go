@@ -16,16 +16,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"net"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // DefaultResumeTimeout is how long a transfer between wasmhole ends keeps
@@ -42,27 +45,44 @@ const resumeKey = "wasmhole"
 // resumeEnabled says whether this client offers resume.
 func (c *Client) resumeEnabled() bool { return c.ResumeTimeout >= 0 }
 
-// resumeVersions is c.AppVersions plus our advertisement, if enabled.
-func (c *Client) resumeVersions(enabled bool) map[string]any {
+// resumeVersions is c.AppVersions plus our advertisement, if enabled:
+// the members in key order, as encoding/json writes a map. AppVersions
+// that are not a JSON object are returned as they are, for client.New
+// to refuse.
+func (c *Client) resumeVersions(enabled bool) []byte {
 	if !enabled {
 		return c.AppVersions
 	}
-	av := make(map[string]any, len(c.AppVersions)+1)
-	for k, v := range c.AppVersions {
-		av[k] = v
+	members := map[string][]byte{}
+	if len(c.AppVersions) > 0 {
+		v, err := jsonx.Parse(c.AppVersions)
+		if err != nil || v.Kind() != jsonx.Object {
+			return c.AppVersions
+		}
+		for _, m := range v.Members() {
+			members[m.Key] = m.Value.Raw() // the last of duplicates wins
+		}
 	}
-	av[resumeKey] = map[string]any{"resume": transfer.ResumeVersion}
-	return av
+	members[resumeKey] = jsonx.AppendObject(nil, func(o *jsonx.Obj) {
+		o.Int("resume", transfer.ResumeVersion)
+	})
+	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
+		for _, k := range slices.Sorted(maps.Keys(members)) {
+			o.Raw(k, members[k])
+		}
+	})
 }
 
-// peerResumes reports whether the peer's app_versions advertise resume.
-func peerResumes(raw json.RawMessage) bool {
-	var av struct {
-		Wasmhole struct {
-			Resume int `json:"resume"`
-		} `json:"wasmhole"`
+// advertisesResume reports whether app_versions (ours or the peer's)
+// advertise resume: {"wasmhole": {"resume": n}} with an integer n of at
+// least transfer.ResumeVersion.
+func advertisesResume(appVersions []byte) bool {
+	v, err := jsonx.Parse(appVersions)
+	if err != nil {
+		return false
 	}
-	return json.Unmarshal(raw, &av) == nil && av.Wasmhole.Resume >= transfer.ResumeVersion
+	n, ok := v.Get(resumeKey).Get("resume").Int()
+	return ok && n >= transfer.ResumeVersion
 }
 
 // sendState is what the sender keeps across attempts: the running hash
@@ -126,11 +146,11 @@ func (st *sendState) rewind(off int64, sum []byte, write func(io.Writer, int64) 
 	if off > s.off {
 		_, err := write(&limitedWriter{w: h, n: off - s.off}, s.off)
 		if err != nil && !errors.Is(err, errLimit) {
-			return fmt.Errorf("%w: re-reading the data: %w", errTransferFailed, err)
+			return errs.Chain(errTransferFailed, errs.Wrap("re-reading the data", err))
 		}
 	}
 	if !bytes.Equal(h.Sum(nil), sum) {
-		return fmt.Errorf("%w: the receiver's first %d bytes differ from ours (did the file change?)", errTransferFailed, off)
+		return errs.With(errTransferFailed, "the receiver's first "+strconv.FormatInt(off, 10)+" bytes differ from ours (did the file change?)")
 	}
 	st.h, st.at = h, off
 	return nil
@@ -228,7 +248,7 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 				var err error
 				conn, key, err = r.dial(pctx, attempt, peer, deadline)
 				if err != nil {
-					results <- phaseResult{attempt: attempt, err: fmt.Errorf("%w: %w", errConnLost, err)}
+					results <- phaseResult{attempt: attempt, err: errs.Chain(errConnLost, err)}
 					return
 				}
 				results <- phaseResult{attempt: attempt, connected: true}
@@ -261,7 +281,7 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 		case now := <-check.C:
 			if d := r.m.Deadline(); !d.IsZero() && now.After(d.Add(5*time.Second)) {
 				halt()
-				return fmt.Errorf("wormhole: %w (%w)", transfer.ErrResumeTimeout, cmp.Or(lastErr, errConnLost))
+				return bracket(transfer.ErrResumeTimeout, cmp.Or(lastErr, errConnLost))
 			}
 			continue
 		case res := <-results:
@@ -304,7 +324,7 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 					// The peer noticed the loss first.
 					waiting = true
 					held, _ := r.heldNow()
-					r.report(held, fmt.Errorf("%w: the peer is reconnecting", errConnLost))
+					r.report(held, errs.With(errConnLost, "the peer is reconnecting"))
 				}
 			case transfer.ResumeSend:
 				if err := r.send(ctx, a.Attempt); err != nil {
@@ -319,10 +339,19 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 			case transfer.ResumeDial:
 				start(a.Attempt, nil, nil, a.Peer, r.m.Deadline())
 			case transfer.ResumeFail:
-				return fmt.Errorf("wormhole: %w (%w)", a.Err, lastErr)
+				return bracket(a.Err, lastErr)
 			}
 		}
 	}
+}
+
+// bracket is the error of a resume that gave up: "wormhole: why (the
+// last loss)", unwrapping to both.
+func bracket(why, last error) error {
+	if last == nil { // the peer's messages ended it before any loss here
+		return errs.Wrap("wormhole", why)
+	}
+	return errs.New("wormhole: "+why.Error()+" ("+last.Error()+")", why, last)
 }
 
 func (r *resumer) report(held int64, err error) {
@@ -360,7 +389,7 @@ func (r *resumer) send(ctx context.Context, attempt int) error {
 		defer cancel()
 	}
 	if err := sendMsg(sctx, r.w, transfer.ResumeMessage(msg)); err != nil {
-		return fmt.Errorf("wormhole: sending the resume message: %w", err)
+		return errs.Wrap("wormhole: sending the resume message", err)
 	}
 	return nil
 }

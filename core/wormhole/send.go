@@ -22,12 +22,13 @@ package wormhole
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
+	"strconv"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // SendOptions configures one send.
@@ -124,7 +125,7 @@ func (c *Client) SendText(ctx context.Context, text string, opts SendOptions) (*
 // Fewer bytes from r fail the transfer; more are not read.
 func (c *Client) SendFile(ctx context.Context, name string, size int64, r io.Reader, opts SendOptions) (*Transfer, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("wormhole: send file %q: negative size %d", name, size)
+		return nil, errors.New("wormhole: send file " + strconv.Quote(name) + ": negative size " + strconv.FormatInt(size, 10))
 	}
 	if name == "" {
 		return nil, errors.New("wormhole: send file: empty name")
@@ -144,7 +145,7 @@ func (c *Client) SendDirectory(ctx context.Context, dirname string, entries []tr
 	}
 	plan, err := transfer.NewZipPlan(entries)
 	if err != nil {
-		return nil, fmt.Errorf("wormhole: send directory %q: %w", dirname, err)
+		return nil, errs.Wrap("wormhole: send directory "+strconv.Quote(dirname), err)
 	}
 	return c.send(ctx, opts, payload{
 		offer: transfer.DirOfferMessage(dirname, plan),
@@ -173,7 +174,7 @@ func (c *Client) send(ctx context.Context, opts SendOptions, p payload) (*Transf
 	code := w.Code()
 	switch {
 	case code != "" && opts.Code != "" && opts.Code != code:
-		err = fmt.Errorf("wormhole: send: %w (%s, not %s)", ErrCodeSet, code, opts.Code)
+		err = errs.New("wormhole: send: "+ErrCodeSet.Error()+" ("+code+", not "+opts.Code+")", ErrCodeSet)
 	case code != "":
 	case opts.Code == "":
 		code, err = w.AllocateCode(ctx)
@@ -226,7 +227,7 @@ func (c *Client) runSend(ctx context.Context, w *Wormhole, t *Transfer, opts Sen
 				return peerError(m.Error)
 			case m.Answer != nil:
 				if m.Answer.MessageAck != transfer.AckOK {
-					return fmt.Errorf("%w: ambiguous answer to a text offer: %+v", errTransferFailed, *m.Answer)
+					return errs.With(errTransferFailed, "ambiguous answer to a text offer: "+answerString(m.Answer))
 				}
 				closeHappy(ctx, c, w)
 				return nil
@@ -257,7 +258,7 @@ wait:
 			return peerError(m.Error)
 		case m.Answer != nil:
 			if m.Answer.FileAck != transfer.AckOK {
-				return fmt.Errorf("%w: ambiguous answer to a file offer: %+v", errTransferFailed, *m.Answer)
+				return errs.With(errTransferFailed, "ambiguous answer to a file offer: "+answerString(m.Answer))
 			}
 			break wait
 		}
@@ -266,7 +267,7 @@ wait:
 	dctx, abort := context.WithCancelCause(ctx)
 	defer abort(nil)
 	rs := &resumer{c: c, w: w, sender: true, onLost: opts.OnReconnect,
-		enabled: c.resumeEnabled() && w.resume && p.resumable && peerResumes(w.PeerVersions())}
+		enabled: c.resumeEnabled() && w.resume && p.resumable && advertisesResume(w.PeerVersions())}
 	rs.peer = make(chan *transfer.Resume)
 	go watchPeer(dctx, w, abort, rs.peer)
 	conn, key, err := c.connectTransit(dctx, w, true, own, peer, transitKeyPurpose)
@@ -282,7 +283,7 @@ wait:
 		off := int64(0)
 		if peer != nil {
 			if !peer.HasOffset || peer.Offset > p.size {
-				return fmt.Errorf("%w: resume message without a valid offset", errTransferFailed)
+				return errs.With(errTransferFailed, "resume message without a valid offset")
 			}
 			off = peer.Offset
 			if err := st.rewind(off, peer.SHA256, p.write); err != nil {
@@ -296,6 +297,12 @@ wait:
 	}
 	closeHappy(ctx, c, w)
 	return nil
+}
+
+// answerString shows an answer as fmt's %+v would, for the error about an
+// answer that is neither "ok" nor an error.
+func answerString(a *transfer.Answer) string {
+	return "{MessageAck:" + a.MessageAck + " FileAck:" + a.FileAck + "}"
 }
 
 // fileSource streams a file's bytes from r; it can resume when r can

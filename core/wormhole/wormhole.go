@@ -3,9 +3,9 @@ package wormhole
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/words"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 const (
@@ -36,8 +37,8 @@ type Client struct {
 	// RelayOnly makes file transfers use relays only (no direct hints).
 	RelayOnly bool
 	// AppVersions is sent to the peer as "app_versions" in the version
-	// message; nil = {}.
-	AppVersions map[string]any
+	// message: a JSON object, such as {"tool": "x"}; empty = {}.
+	AppVersions []byte
 	// ResumeTimeout bounds how long a file transfer between two wasmhole
 	// ends keeps reconnecting after its transit connection failed
 	// (docs/resume.md); 0 = DefaultResumeTimeout, negative = never
@@ -89,7 +90,7 @@ type Wormhole struct {
 	codeAsked bool
 	claimed   bool
 	verifier  []byte
-	versions  json.RawMessage
+	versions  []byte
 	inbox     [][]byte
 	stored    map[int]bool // app phases the server stored
 	nextPhase int          // phase of the next Send
@@ -116,29 +117,23 @@ func (c *Client) NewSend(ctx context.Context) (*Wormhole, error) {
 }
 
 // newSession is New with the app_versions to send.
-func (c *Client) newSession(ctx context.Context, versions map[string]any) (*Wormhole, error) {
+func (c *Client) newSession(ctx context.Context, versions []byte) (*Wormhole, error) {
 	r := c.Rand
 	if r == nil {
 		r = rand.Reader
 	}
-	var av json.RawMessage
-	if versions != nil {
-		b, err := json.Marshal(versions)
-		if err != nil {
-			return nil, fmt.Errorf("wormhole: encoding AppVersions: %w", err)
-		}
-		av = b
+	if len(versions) == 0 {
+		versions = nil // the client sends {}
 	}
 	m, err := client.New(client.Config{
-		AppID: c.appID(), ClientVersion: [2]string{"wasmhole", Version}, AppVersions: av, Rand: r,
+		AppID: c.appID(), ClientVersion: [2]string{"wasmhole", Version}, AppVersions: versions, Rand: r,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wormhole: %w", err)
+		return nil, errs.Wrap("wormhole", err)
 	}
-	_, advertised := versions[resumeKey]
 	w := &Wormhole{
 		client:  c,
-		resume:  advertised,
+		resume:  advertisesResume(versions),
 		url:     c.mailboxURL(),
 		log:     c.Logger,
 		m:       m,
@@ -151,7 +146,7 @@ func (c *Client) newSession(ctx context.Context, versions map[string]any) (*Worm
 	ws, err := dialWS(ctx, w.url)
 	if err != nil {
 		w.cancel()
-		return nil, fmt.Errorf("wormhole: connecting to %s: %w", w.url, err)
+		return nil, errs.Wrap("wormhole: connecting to "+w.url, err)
 	}
 	w.mu.Lock()
 	w.attach(ws)
@@ -165,7 +160,7 @@ func (c *Client) newSession(ctx context.Context, versions map[string]any) (*Worm
 	})
 	if err != nil {
 		w.abort()
-		return nil, fmt.Errorf("wormhole: waiting for the server's welcome: %w", err)
+		return nil, errs.Wrap("wormhole: waiting for the server's welcome", err)
 	}
 	return w, nil
 }
@@ -186,11 +181,11 @@ func (w *Wormhole) AllocateCode(ctx context.Context) (string, error) {
 	w.mu.Lock()
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
-		return "", fmt.Errorf("wormhole: allocate code: %w", err)
+		return "", errs.Wrap("wormhole: allocate code", err)
 	}
 	if w.codeAsked {
 		w.mu.Unlock()
-		return "", fmt.Errorf("wormhole: allocate code: %w", ErrCodeSet)
+		return "", errs.Wrap("wormhole: allocate code", ErrCodeSet)
 	}
 	w.codeAsked = true
 	w.handle(client.AllocateCode{Words: w.client.CodeLength})
@@ -202,7 +197,7 @@ func (w *Wormhole) AllocateCode(ctx context.Context) (string, error) {
 		return w.failedOrClosed()
 	})
 	if err != nil {
-		return "", fmt.Errorf("wormhole: allocate code: %w", err)
+		return "", errs.Wrap("wormhole: allocate code", err)
 	}
 	return w.Code(), nil
 }
@@ -212,16 +207,16 @@ func (w *Wormhole) AllocateCode(ctx context.Context) (string, error) {
 // whether the code is right only shows in WaitVerified.
 func (w *Wormhole) SetCode(ctx context.Context, code string) error {
 	if _, err := words.Nameplate(code); err != nil {
-		return fmt.Errorf("wormhole: %w %q: %w", ErrBadCode, code, err)
+		return errs.New("wormhole: "+ErrBadCode.Error()+" "+strconv.Quote(code)+": "+err.Error(), ErrBadCode, err)
 	}
 	w.mu.Lock()
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
-		return fmt.Errorf("wormhole: set code: %w", err)
+		return errs.Wrap("wormhole: set code", err)
 	}
 	if w.codeAsked {
 		w.mu.Unlock()
-		return fmt.Errorf("wormhole: set code: %w", ErrCodeSet)
+		return errs.Wrap("wormhole: set code", ErrCodeSet)
 	}
 	w.codeAsked = true
 	w.handle(client.SetCode{Code: code})
@@ -233,7 +228,7 @@ func (w *Wormhole) SetCode(ctx context.Context, code string) error {
 		return w.failedOrClosed()
 	})
 	if err != nil {
-		return fmt.Errorf("wormhole: set code: %w", err)
+		return errs.Wrap("wormhole: set code", err)
 	}
 	return nil
 }
@@ -259,13 +254,14 @@ func (w *Wormhole) WaitVerified(ctx context.Context) ([]byte, error) {
 		return w.failedOrClosed()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wormhole: waiting for the peer: %w", err)
+		return nil, errs.Wrap("wormhole: waiting for the peer", err)
 	}
 	return v, nil
 }
 
-// PeerVersions is the peer's app_versions object once it arrived, or nil.
-func (w *Wormhole) PeerVersions() json.RawMessage {
+// PeerVersions is the peer's app_versions object, as JSON, once it
+// arrived; else nil.
+func (w *Wormhole) PeerVersions() []byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.versions
@@ -278,11 +274,11 @@ func (w *Wormhole) Send(ctx context.Context, data []byte) error {
 	w.mu.Lock()
 	if err := w.usable(); err != nil {
 		w.mu.Unlock()
-		return fmt.Errorf("wormhole: send: %w", err)
+		return errs.Wrap("wormhole: send", err)
 	}
 	if !w.codeAsked {
 		w.mu.Unlock()
-		return fmt.Errorf("wormhole: send: no code yet (call AllocateCode or SetCode)")
+		return errors.New("wormhole: send: no code yet (call AllocateCode or SetCode)")
 	}
 	phase := w.nextPhase
 	w.nextPhase++
@@ -296,7 +292,7 @@ func (w *Wormhole) Send(ctx context.Context, data []byte) error {
 		return w.failedOrClosed()
 	})
 	if err != nil {
-		return fmt.Errorf("wormhole: send message %d: %w", phase, err)
+		return errs.Wrap("wormhole: send message "+strconv.Itoa(phase), err)
 	}
 	return nil
 }
@@ -314,7 +310,7 @@ func (w *Wormhole) Receive(ctx context.Context) ([]byte, error) {
 		return w.failedOrClosed()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wormhole: receive: %w", err)
+		return nil, errs.Wrap("wormhole: receive", err)
 	}
 	return msg, nil
 }
@@ -327,7 +323,7 @@ func (w *Wormhole) DeriveKey(purpose string, n int) ([]byte, error) {
 	defer w.mu.Unlock()
 	k, err := w.m.DeriveKey(purpose, n)
 	if err != nil {
-		return nil, fmt.Errorf("wormhole: derive key %q: %w", purpose, err)
+		return nil, errs.Wrap("wormhole: derive key "+strconv.Quote(purpose), err)
 	}
 	return k, nil
 }
@@ -348,12 +344,12 @@ func (w *Wormhole) Close(ctx context.Context, mood string) error {
 	err := w.wait(ctx, func() (bool, error) { return w.closed, nil })
 	if err != nil {
 		w.abort()
-		return fmt.Errorf("wormhole: close: %w", err)
+		return errs.Wrap("wormhole: close", err)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return fmt.Errorf("wormhole: %w", w.err)
+		return errs.Wrap("wormhole", w.err)
 	}
 	return nil
 }

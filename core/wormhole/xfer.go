@@ -9,15 +9,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/transitnet"
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 const (
@@ -102,9 +103,9 @@ func recvMsg(ctx context.Context, w *Wormhole) (*transfer.Message, error) {
 func peerError(text string) error {
 	perr := &transfer.PeerError{Text: text}
 	if errors.Is(perr, transfer.ErrRejected) {
-		return fmt.Errorf("wormhole: the receiver declined: %w (%w)", ErrRejected, perr)
+		return errs.New("wormhole: the receiver declined: "+ErrRejected.Error()+" ("+perr.Error()+")", ErrRejected, perr)
 	}
-	return fmt.Errorf("wormhole: the peer gave up: %w: %w", ErrPeerCancelled, perr)
+	return errs.Wrap("wormhole: the peer gave up", errs.Chain(ErrPeerCancelled, perr))
 }
 
 // fromPeer reports whether err came from the peer or from a failed key
@@ -218,7 +219,7 @@ func (c *Client) connectTransit(ctx context.Context, w *Wormhole, sender bool, o
 	}
 	conn, err := transitnet.Connect(ctx, cfg, ln)
 	if err != nil {
-		return nil, nil, fmt.Errorf("wormhole: transit connection: %w", err)
+		return nil, nil, errs.Wrap("wormhole: transit connection", err)
 	}
 	relay, via := false, ""
 	if tc, ok := conn.(*transitnet.Conn); ok {
@@ -295,7 +296,7 @@ func cause(ctx context.Context, err error) error {
 	}
 	c := context.Cause(ctx)
 	if errors.Is(c, context.Canceled) || errors.Is(c, context.DeadlineExceeded) {
-		return fmt.Errorf("wormhole: %w", c)
+		return errs.Wrap("wormhole", c)
 	}
 	return c
 }
@@ -324,7 +325,7 @@ func connEnded(err error) bool {
 func dataErr(ctx context.Context, err error, gone, resumable bool) error {
 	if resumable && gone && ctx.Err() == nil {
 		// No grace: a peer's {"error"} ends the resume loop anyway.
-		return fmt.Errorf("%w: %w", errConnLost, err)
+		return errs.Chain(errConnLost, err)
 	}
 	if ctx.Err() == nil && gone {
 		t := time.NewTimer(peerErrorGrace)
@@ -338,7 +339,7 @@ func dataErr(ctx context.Context, err error, gone, resumable bool) error {
 		return cause(ctx, err)
 	}
 	if gone {
-		return fmt.Errorf("%w: %w", ErrPeerGone, err)
+		return errs.Chain(ErrPeerGone, err)
 	}
 	return err
 }
@@ -390,13 +391,13 @@ func sendFrom(ctx context.Context, conn net.Conn, key []byte, st *sendState, off
 	close(p.full)
 	<-sent
 	if sendErr != nil {
-		return dataErr(ctx, fmt.Errorf("%w: sending data: %w", errTransferFailed, sendErr), true, resumable)
+		return dataErr(ctx, errs.Chain(errTransferFailed, errs.Wrap("sending data", sendErr)), true, resumable)
 	}
 	if err != nil {
-		return cause(ctx, fmt.Errorf("%w: reading the data: %w", errTransferFailed, err))
+		return cause(ctx, errs.Chain(errTransferFailed, errs.Wrap("reading the data", err)))
 	}
 	if n != size-off {
-		return fmt.Errorf("%w: sent %d bytes, offered %d", errTransferFailed, off+n, size)
+		return errs.With(errTransferFailed, "sent "+strconv.FormatInt(off+n, 10)+" bytes, offered "+strconv.FormatInt(size, 10))
 	}
 	if size == 0 {
 		wakeEmpty(tw)
@@ -459,7 +460,7 @@ func receiveInto(ctx context.Context, conn net.Conn, key []byte, st *recvState, 
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
-				readErr = fmt.Errorf("received %d of %d bytes: %w", n, size, err)
+				readErr = errs.Wrap("received "+strconv.FormatInt(n, 10)+" of "+strconv.FormatInt(size, 10)+" bytes", err)
 				return
 			}
 		}
@@ -481,10 +482,10 @@ func receiveInto(ctx context.Context, conn net.Conn, key []byte, st *recvState, 
 		p.free <- buf
 	}
 	if writeErr != nil {
-		return fmt.Errorf("%w: writing the data: %w", errTransferFailed, writeErr)
+		return errs.Chain(errTransferFailed, errs.Wrap("writing the data", writeErr))
 	}
 	if readErr != nil {
-		return dataErr(ctx, fmt.Errorf("%w: %w", errTransferFailed, readErr), connEnded(readErr), resumable)
+		return dataErr(ctx, errs.Chain(errTransferFailed, readErr), connEnded(readErr), resumable)
 	}
 	if finish != nil && !st.finished {
 		st.finished = true

@@ -10,6 +10,10 @@
 //	fmt.Errorf("%w: %w", ErrProtocol, err) ->  errs.Chain(ErrProtocol, err)
 //	fmt.Errorf("%w (got %q)", ErrBad, s)    ->  errs.Suffix(ErrBad, " (got "+strconv.Quote(s)+")")
 //
+// Any other arrangement of %w verbs composes its message itself:
+//
+//	fmt.Errorf("x: %w (%w)", a, b)  ->  errs.New("x: "+a.Error()+" ("+b.Error()+")", a, b)
+//
 // Numbers go through strconv, and %q through strconv.Quote.
 package errs
 
@@ -35,6 +39,12 @@ func Chain(outer, inner error) error {
 		return outer
 	}
 	return &chained{msg: outer.Error() + ": " + inner.Error(), errs: []error{outer, inner}}
+}
+
+// New returns an error reading msg that unwraps to each of wrapped, as
+// fmt.Errorf with that many %w verbs does; the caller writes msg.
+func New(msg string, wrapped ...error) error {
+	return &chained{msg: msg, errs: wrapped}
 }
 
 // Suffix returns an error reading err's message followed directly by

@@ -17,6 +17,7 @@ func TestSameAsFmt(t *testing.T) {
 		{Wrap("reading offer", io.ErrUnexpectedEOF), fmt.Errorf("reading offer: %w", io.ErrUnexpectedEOF), []error{io.ErrUnexpectedEOF}},
 		{With(errBad, "7-x"), fmt.Errorf("%w: %s", errBad, "7-x"), []error{errBad}},
 		{Chain(errBad, io.EOF), fmt.Errorf("%w: %w", errBad, io.EOF), []error{errBad, io.EOF}},
+		{New("outer: "+errBad.Error()+" ("+io.EOF.Error()+")", errBad, io.EOF), fmt.Errorf("outer: %w (%w)", errBad, io.EOF), []error{errBad, io.EOF}},
 		{Suffix(errBad, " (got \"x\")"), fmt.Errorf("%w (got %q)", errBad, "x"), []error{errBad}},
 		{Chain(Suffix(errBad, ` "7"`), io.EOF), fmt.Errorf("%w %q: %w", errBad, "7", io.EOF), []error{errBad, io.EOF}},
 		{Wrap("outer", With(errBad, "x")), fmt.Errorf("outer: %w", fmt.Errorf("%w: x", errBad)), []error{errBad}},

@@ -5,9 +5,10 @@ package jsutil
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"syscall/js"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
 // IgnoreRejection is a promise rejection handler that does nothing, for
@@ -113,7 +114,7 @@ func Call(v js.Value, method string, args ...any) (res js.Value, err error) {
 			case js.Error:
 				err = Error(e.Value)
 			case *js.ValueError:
-				err = fmt.Errorf("%s: %w", method, e)
+				err = errs.Wrap(method, e)
 			case string:
 				if !strings.HasPrefix(e, "syscall/js: ") {
 					panic(r)
