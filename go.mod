@@ -12,7 +12,6 @@ require (
 	golang.org/x/sys v0.49.0
 	golang.org/x/text v0.43.0
 	modernc.org/sqlite v1.61.1
-	rsc.io/qr v0.2.0
 )
 
 require (

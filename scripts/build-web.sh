@@ -8,11 +8,13 @@
 #   OUT/web/app/*.js        the same modules unbundled, for reading and reuse
 #   OUT/web/wasm_exec.js    Go's JS glue, copied from the toolchain that built the wasm
 #   OUT/web/wasmhole.wasm   the Go client (GOOS=js GOARCH=wasm, -trimpath -s -w,
-#                           no inlining in cold packages: see below)
+#                           no inlining: see below)
 #   OUT/web/wasm-hash.js    the wasm's SHA-256; the worker refuses any other wasm
 #   OUT/web/datapath.js, datapath-worker.js
 #                           the JS data path (web/datapath/) bundled with its npm
 #                           dependencies (libsodium-wrappers, hash-wasm) by esbuild
+#   OUT/web/qrcode.js       the QR encoder (npm package qr) bundled by the same
+#                           esbuild; the page imports it when it shows a code
 #
 # Usage: scripts/build-web.sh [OUT]   (default: dist, which .gitignore lists)
 # Env:   WASMHOLE_CONFIG=FILE  use FILE as config.json instead of web/config.json
@@ -29,21 +31,11 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wasmhole-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/web/app"
 
-# No inlining (-l) in packages that no transfer runs per byte: the protocol's
-# messages, formatting, errors, PAKE, QR code. Inlined copies of their
-# small functions are most of what -l saves (web/README.md, Size); the data
-# path (runtime, crypto, transit records, syscall/js copies) keeps inlining.
-m=github.com/wasmhole/wasmhole
-cold="encoding/json fmt reflect internal/reflectlite strconv internal/strconv
-  unicode unicode/utf16 sort internal/fmtsort math/big encoding/hex
-  encoding/base64 net net/netip time os io/fs path/filepath
-  internal/filepathlite errors internal/godebug internal/bisect unique
-  filippo.io/edwards25519 filippo.io/edwards25519/field rsc.io/qr/coding
-  rsc.io/qr/gf256 $m/wasm/internal/qrcode $m/core/mailbox $m/core/client
-  $m/core/spake2 $m/core/keys $m/core/words $m/core/internal/nfc"
-gcflags=()
-for p in $cold; do gcflags+=("-gcflags=$p=-l"); done
-GOOS=js GOARCH=wasm go build -trimpath "${gcflags[@]}" -ldflags='-s -w' -o "$tmp/web/wasmhole.wasm" ./wasm
+# No inlining anywhere (-gcflags=all=-l): the inlined copies of small
+# functions are 56 KB of the gzip. A transfer's bytes go through the JS data
+# path (web/datapath/) in every engine; what -l slows is the Go pipeline,
+# the fallback for what that path declines (web/README.md, Size).
+GOOS=js GOARCH=wasm go build -trimpath -gcflags=all=-l -ldflags='-s -w' -o "$tmp/web/wasmhole.wasm" ./wasm
 cp "$wasm_exec" "$tmp/web/wasm_exec.js"
 cp index.html "$tmp/"
 cp "${WASMHOLE_CONFIG:-web/config.json}" "$tmp/config.json"

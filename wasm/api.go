@@ -5,9 +5,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -20,6 +18,8 @@ import (
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/transitnet"
 	"github.com/wasmhole/wasmhole/core/wormhole"
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // errorValue turns a Go error into the {name, message} object the page
@@ -96,8 +96,14 @@ func clientFrom(o js.Value) (*wormhole.Client, error) {
 		c.ResumeTimeout = time.Duration(t.Float() * float64(time.Millisecond))
 	}
 	if av := optString(o, "appVersions"); av != "" {
-		if err := json.Unmarshal([]byte(av), &c.AppVersions); err != nil {
-			return nil, fmt.Errorf("appVersions: %w", err)
+		v, err := jsonx.Parse([]byte(av))
+		switch {
+		case err != nil:
+			return nil, errs.Wrap("appVersions", err)
+		case v.Kind() == jsonx.Object:
+			c.AppVersions = v.Raw()
+		case !v.IsNull(): // null is {}, as it was for the map this replaced
+			return nil, errors.New("appVersions: must be a JSON object")
 		}
 	}
 	relays := o.Get("relays")
@@ -125,18 +131,18 @@ func relayFrom(v js.Value) (transit.RelayHint, error) {
 	r.Name = optString(v, "name")
 	for _, u := range optStrings(v, "websocket") {
 		if !strings.HasPrefix(u, "ws://") && !strings.HasPrefix(u, "wss://") {
-			return r, fmt.Errorf("relays: %q is not a ws:// or wss:// URL", u)
+			return r, errors.New("relays: " + strconv.Quote(u) + " is not a ws:// or wss:// URL")
 		}
 		r.WebSocket = append(r.WebSocket, transit.WebSocketHint{URL: u})
 	}
 	for _, a := range optStrings(v, "tcp") {
 		host, port, err := net.SplitHostPort(strings.TrimPrefix(a, "tcp:"))
 		if err != nil {
-			return r, fmt.Errorf("relays: TCP address %q: %w", a, err)
+			return r, errs.Wrap("relays: TCP address "+strconv.Quote(a), err)
 		}
 		p, err := strconv.Atoi(port)
 		if err != nil || p <= 0 || p > 65535 {
-			return r, fmt.Errorf("relays: TCP address %q: bad port", a)
+			return r, errors.New("relays: TCP address " + strconv.Quote(a) + ": bad port")
 		}
 		r.TCP = append(r.TCP, transit.DirectHint{Hostname: host, Port: p})
 	}
@@ -495,7 +501,7 @@ func takeWormhole(o js.Value) (*wormhole.Wormhole, error) {
 	defer handles.Unlock()
 	h, ok := handles.m[id]
 	if !ok {
-		return nil, fmt.Errorf("wasmhole: wormhole handle %d is closed", id)
+		return nil, errors.New("wasmhole: wormhole handle " + strconv.Itoa(id) + " is closed")
 	}
 	w, ok := h.obj.(*wormhole.Wormhole)
 	if !ok {
@@ -526,7 +532,7 @@ func entriesFrom(list js.Value) ([]transfer.Entry, error) {
 		}
 		file := v.Get("file")
 		if file.Type() != js.TypeObject {
-			return nil, fmt.Errorf("sendDirectory: entry %q has no file", path)
+			return nil, errors.New("sendDirectory: entry " + strconv.Quote(path) + " has no file")
 		}
 		mod := time.Now()
 		if m := v.Get("modified"); m.Type() == js.TypeNumber && m.Float() > 0 {
@@ -609,7 +615,7 @@ func accept(args []js.Value) any {
 			w, err := newFileWriter(spec.Get("handle"))
 			if err != nil {
 				_ = o.Reject(h.ctx)
-				return nil, fmt.Errorf("%w: %w", errSaveFailed, err)
+				return nil, errs.Chain(errSaveFailed, err)
 			}
 			return nil, acceptInto(h.ctx, o, w, prog, reconnectEvents(e), nil)
 		case "directory":
@@ -638,7 +644,7 @@ func acceptInto(ctx context.Context, o *wormhole.Offer, s sink, progress func(in
 			if errors.Is(err, errSaveFailed) || errors.Is(err, errSinkCancelled) {
 				return err
 			}
-			return fmt.Errorf("%w: %w", errSaveFailed, err)
+			return errs.Chain(errSaveFailed, err)
 		}
 		if then != nil {
 			return then()

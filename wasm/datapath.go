@@ -17,12 +17,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"syscall/js"
 
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/transitnet"
 	"github.com/wasmhole/wasmhole/core/wormhole"
+	"github.com/wasmhole/wasmhole/internal/errs"
 	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
@@ -72,7 +72,7 @@ func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte
 	case *portWriter:
 		port, credits, err := w.detach()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", wormhole.ErrDataIO, err)
+			return nil, errs.Chain(wormhole.ErrDataIO, err)
 		}
 		pw, lent = w, credits
 		sink.Set("port", port)
@@ -163,19 +163,19 @@ func dataPathError(err error) error {
 	}
 	switch je.Value.Get("name").String() {
 	case "io":
-		return fmt.Errorf("%w: %w", wormhole.ErrDataIO, err)
+		return errs.Chain(wormhole.ErrDataIO, err)
 	case "save-failed":
-		return fmt.Errorf("%w: %w: %w", wormhole.ErrDataIO, errSaveFailed, err)
+		return errs.Chain(wormhole.ErrDataIO, errs.Chain(errSaveFailed, err))
 	case "cancelled":
-		return fmt.Errorf("%w: %w: %w", wormhole.ErrDataIO, errSinkCancelled, err)
+		return errs.Chain(wormhole.ErrDataIO, errs.Chain(errSinkCancelled, err))
 	case "decrypt":
-		return fmt.Errorf("%w: %w", transit.ErrDecrypt, err)
+		return errs.Chain(transit.ErrDecrypt, err)
 	case "nonce":
-		return fmt.Errorf("%w: %w", transit.ErrBadNonce, err)
+		return errs.Chain(transit.ErrBadNonce, err)
 	case "too-large":
-		return fmt.Errorf("%w: %w", transit.ErrRecordTooLarge, err)
+		return errs.Chain(transit.ErrRecordTooLarge, err)
 	case "short":
-		return fmt.Errorf("%w: %w", transit.ErrShortRecord, err)
+		return errs.Chain(transit.ErrShortRecord, err)
 	}
 	return err
 }

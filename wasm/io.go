@@ -4,10 +4,11 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 	"syscall/js"
 
+	"github.com/wasmhole/wasmhole/internal/errs"
 	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
@@ -66,7 +67,7 @@ func (r *blobReader) Seek(offset int64, whence int) (int64, error) {
 		offset += r.total
 	}
 	if offset < 0 || offset > r.total {
-		return cur, fmt.Errorf("seek to %d of %d bytes: %w", offset, r.total, errors.ErrUnsupported)
+		return cur, errs.Wrap("seek to "+strconv.FormatInt(offset, 10)+" of "+strconv.FormatInt(r.total, 10)+" bytes", errors.ErrUnsupported)
 	}
 	// The old stream is left to the garbage collector rather than
 	// cancelled: a read may be pending on it (its result goes to a
@@ -100,7 +101,7 @@ func (r *blobReader) fetch() {
 		v, err := await(p)
 		switch {
 		case err != nil:
-			ch <- readResult{err: fmt.Errorf("read file: %w", err)}
+			ch <- readResult{err: errs.Wrap("read file", err)}
 		case v.Get("done").Bool():
 			ch <- readResult{eof: true}
 		default:
@@ -147,7 +148,7 @@ func (r *blobReader) Read(p []byte) (int, error) {
 			r.done = true
 			if r.got < r.size {
 				// The file shrank after it was picked: the offer promised more.
-				return 0, fmt.Errorf("read file at %d of %d: %w", r.got, r.size, io.ErrUnexpectedEOF)
+				return 0, errs.Wrap("read file at "+strconv.FormatInt(r.got, 10)+" of "+strconv.FormatInt(r.size, 10), io.ErrUnexpectedEOF)
 			}
 			return 0, io.EOF
 		}
@@ -183,7 +184,7 @@ func readBlob(blob js.Value, off, n int64, dst []byte) ([]byte, error) {
 	}
 	ab, err := await(p)
 	if err != nil {
-		return nil, fmt.Errorf("read file: %w", err)
+		return nil, errs.Wrap("read file", err)
 	}
 	u := js.Global().Get("Uint8Array").New(ab)
 	l := u.Get("length").Int()
@@ -272,7 +273,7 @@ func (w *portWriter) handle(m js.Value) {
 	case "credit":
 		w.credits += m.Get("n").Int()
 	case "error":
-		w.err = fmt.Errorf("%w: %s", errSaveFailed, m.Get("message").String())
+		w.err = errs.With(errSaveFailed, m.Get("message").String())
 	case "cancel":
 		w.err = errSinkCancelled
 	}
@@ -364,7 +365,7 @@ func (w *portWriter) attach(credits int, sinkErr, message string) {
 	switch sinkErr {
 	case "save-failed":
 		// As handle words a sink's {type:"error"}: the page shows why.
-		w.err = fmt.Errorf("%w: %s", errSaveFailed, message)
+		w.err = errs.With(errSaveFailed, message)
 	case "cancelled":
 		w.err = errSinkCancelled
 	}
@@ -386,7 +387,7 @@ func (w *portWriter) Close() error {
 		case "done":
 			return nil
 		case "error":
-			return fmt.Errorf("%w: %s", errSaveFailed, m.Get("message").String())
+			return errs.With(errSaveFailed, m.Get("message").String())
 		case "cancel":
 			return errSinkCancelled
 		}
@@ -432,7 +433,7 @@ func newFileWriter(handle js.Value) (*fileWriter, error) {
 	}
 	wr, err := await(p)
 	if err != nil {
-		return nil, fmt.Errorf("open file for writing: %w", err)
+		return nil, errs.Wrap("open file for writing", err)
 	}
 	return &fileWriter{writable: wr, buf: make([]byte, 0, chunkSize)}, nil
 }
@@ -448,7 +449,7 @@ func (w *fileWriter) flush() error {
 		return err
 	}
 	if _, err := await(p); err != nil {
-		return fmt.Errorf("write file: %w", err)
+		return errs.Wrap("write file", err)
 	}
 	w.buf = w.buf[:0]
 	return nil
@@ -464,7 +465,7 @@ func (w *fileWriter) Close() error {
 		return err
 	}
 	if _, err := await(p); err != nil {
-		return fmt.Errorf("close file: %w", err)
+		return errs.Wrap("close file", err)
 	}
 	return nil
 }

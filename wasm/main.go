@@ -23,13 +23,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"strconv"
 	"sync"
 	"syscall/js"
 
 	"github.com/wasmhole/wasmhole/core/words"
 	"github.com/wasmhole/wasmhole/internal/jsutil"
-	"github.com/wasmhole/wasmhole/wasm/internal/qrcode"
 )
 
 // version is reported by wasmhole.version(); the build does not stamp it.
@@ -43,7 +42,6 @@ func main() {
 	set("version", func([]js.Value) any { return version })
 	set("complete", complete)
 	set("validateCode", validateCode)
-	set("qr", qr)
 	set("cancel", cancel)
 	set("backlog", backlog)
 	registerLowLevel(set)
@@ -81,23 +79,6 @@ func validateCode(args []js.Value) any {
 	return ""
 }
 
-// qr(text) -> {size, modules: Uint8Array} (row-major, 1 = dark, no quiet zone).
-func qr(args []js.Value) any {
-	if len(args) < 1 {
-		return js.Null()
-	}
-	c, err := qrcode.Encode(args[0].String())
-	if err != nil {
-		return js.Null()
-	}
-	mods := js.Global().Get("Uint8Array").New(len(c.Modules))
-	js.CopyBytesToJS(mods, c.Modules)
-	o := js.Global().Get("Object").New()
-	o.Set("size", c.Size)
-	o.Set("modules", mods)
-	return o
-}
-
 // handles maps the numbers the page holds to Go objects.
 var handles = struct {
 	sync.Mutex
@@ -131,7 +112,7 @@ func lookup(v js.Value) (*handle, error) {
 	defer handles.Unlock()
 	h, ok := handles.m[v.Int()]
 	if !ok {
-		return nil, fmt.Errorf("wasmhole: handle %d is closed", v.Int())
+		return nil, errors.New("wasmhole: handle " + strconv.Itoa(v.Int()) + " is closed")
 	}
 	return h, nil
 }

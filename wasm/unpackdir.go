@@ -5,15 +5,17 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"fmt"
+	"encoding/binary"
+	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"syscall/js"
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/wormhole"
+	"github.com/wasmhole/wasmhole/internal/errs"
 	"github.com/wasmhole/wasmhole/wasm/internal/unpack"
 )
 
@@ -36,22 +38,22 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		name, err = freeName(dir, name, false)
 		if err != nil {
 			_ = o.Reject(ctx)
-			return "", fmt.Errorf("%w: %w", errSaveFailed, err)
+			return "", errs.Chain(errSaveFailed, err)
 		}
 		fh, err := awaitCall(dir, "getFileHandle", name, createOpt())
 		if err != nil {
 			_ = o.Reject(ctx)
-			return "", fmt.Errorf("%w: %w", errSaveFailed, err)
+			return "", errs.Chain(errSaveFailed, err)
 		}
 		w, err := newFileWriter(fh)
 		if err != nil {
 			_ = removeEntry(dir, name, false)
 			_ = o.Reject(ctx)
-			return "", fmt.Errorf("%w: %w", errSaveFailed, err)
+			return "", errs.Chain(errSaveFailed, err)
 		}
 		if err := acceptInto(ctx, o, w, progress, reconnectEvents(e), nil); err != nil {
 			if rerr := removeEntry(dir, name, false); rerr != nil {
-				return "", fmt.Errorf("%w (and the partial file %s could not be removed: %v)", err, name, rerr)
+				return "", withNote(err, " (and the partial file "+name+" could not be removed: "+rerr.Error()+")")
 			}
 			return "", err
 		}
@@ -65,21 +67,23 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 	folder, err := freeName(dir, name, true)
 	if err != nil {
 		_ = o.Reject(ctx)
-		return "", fmt.Errorf("%w: %w", errSaveFailed, err)
+		return "", errs.Chain(errSaveFailed, err)
 	}
-	rnd := make([]byte, 6)
+	// A hidden name with 48 random bits in 12 hex digits (the 1<<48 bit
+	// keeps the leading zeros and is cut off).
+	rnd := make([]byte, 8)
 	_, _ = rand.Read(rnd)
-	spool := "." + folder + ".wasmhole-" + hex.EncodeToString(rnd) + ".zip"
+	spool := "." + folder + ".wasmhole-" + strconv.FormatUint(binary.LittleEndian.Uint64(rnd)>>16|1<<48, 16)[1:] + ".zip"
 	fh, err := awaitCall(dir, "getFileHandle", spool, createOpt())
 	if err != nil {
 		_ = o.Reject(ctx)
-		return "", fmt.Errorf("%w: %w", errSaveFailed, err)
+		return "", errs.Chain(errSaveFailed, err)
 	}
 	defer removeEntry(dir, spool, false) //nolint:errcheck // best effort: a hidden file
 	w, err := newFileWriter(fh)
 	if err != nil {
 		_ = o.Reject(ctx)
-		return "", fmt.Errorf("%w: %w", errSaveFailed, err)
+		return "", errs.Chain(errSaveFailed, err)
 	}
 	var skipped []transfer.Skipped
 	unpackAll := func() error {
@@ -89,10 +93,11 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		if err != nil {
 			// Whatever was written so far goes: a half folder is not the
 			// folder that was sent.
+			failed := errs.With(errUnpackFailed, folder)
 			if rerr := removeEntry(dir, folder, true); rerr != nil {
-				return fmt.Errorf("%w: %s: %w (and the partly unpacked folder could not be removed: %v)", errUnpackFailed, folder, err, rerr)
+				return errs.Chain(failed, withNote(err, " (and the partly unpacked folder could not be removed: "+rerr.Error()+")"))
 			}
-			return fmt.Errorf("%w: %s: %w", errUnpackFailed, folder, err)
+			return errs.Chain(failed, err)
 		}
 		return nil
 	}
@@ -114,7 +119,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 func unpackSpool(fh, dir js.Value, folder string, o *wormhole.Offer) ([]transfer.Skipped, error) {
 	file, err := awaitCall(fh, "getFile")
 	if err != nil {
-		return nil, fmt.Errorf("reading the received zip: %w", err)
+		return nil, errs.Wrap("reading the received zip", err)
 	}
 	sub, err := awaitCall(dir, "getDirectoryHandle", folder, createOpt())
 	if err != nil {
@@ -141,7 +146,7 @@ func freeName(dir js.Value, name string, isDir bool) (string, error) {
 	for i := 1; i < 1000; i++ {
 		cand := name
 		if i > 1 {
-			cand = fmt.Sprintf("%s (%d)%s", base, i, ext)
+			cand = base + " (" + strconv.Itoa(i) + ")" + ext
 		}
 		exists := false
 		for _, m := range []string{"getDirectoryHandle", "getFileHandle"} {
@@ -155,8 +160,20 @@ func freeName(dir js.Value, name string, isDir bool) (string, error) {
 			return cand, nil
 		}
 	}
-	return "", fmt.Errorf("no free name for %q", name)
+	return "", errors.New("no free name for " + strconv.Quote(name))
 }
+
+// withNote returns an error reading err's message followed by note, which
+// unwraps to err.
+func withNote(err error, note string) error { return &notedError{err: err, msg: err.Error() + note} }
+
+type notedError struct {
+	err error
+	msg string
+}
+
+func (e *notedError) Error() string { return e.msg }
+func (e *notedError) Unwrap() error { return e.err }
 
 func createOpt() js.Value {
 	o := js.Global().Get("Object").New()

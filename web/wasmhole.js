@@ -172,11 +172,6 @@ export class Wasmhole {
     return msg || null;
   }
 
-  /** QR code of text: {size, modules: Uint8Array (1 = dark, row-major)}. */
-  qr(text) {
-    return this._call('qr', [String(text)]);
-  }
-
   /** {wasm, jsHeap}: memory of the worker, in bytes. */
   memory() {
     return this._call('memory');

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/wasmhole/wasmhole/internal/errs"
 	"github.com/wasmhole/wasmhole/internal/hexstr"
@@ -119,4 +120,27 @@ func num(v jsonx.Value) float64 {
 		return 0
 	}
 	return f
+}
+
+// origType is the "type" of the command an error message sends back, or
+// "". It reads orig as decoding into struct{ Type string `json:"type"` }
+// did: keys match case-insensitively, the last one wins, null leaves the
+// type alone, and any other non-string (or orig not an object) voids it.
+func origType(orig []byte) string {
+	v, err := jsonx.Parse(orig)
+	if err != nil || v.Kind() != jsonx.Object {
+		return ""
+	}
+	typ := ""
+	for _, mem := range v.Members() {
+		if !strings.EqualFold(mem.Key, "type") || mem.Value.IsNull() {
+			continue
+		}
+		s, ok := mem.Value.Str()
+		if !ok {
+			return ""
+		}
+		typ = s
+	}
+	return typ
 }

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wasmhole/wasmhole/internal/errs"
-	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // ReconnectTimer is the name of the only timer the machine sets.
@@ -536,78 +534,6 @@ func (m *Machine) receive(data []byte, out []Action) []Action {
 		out = m.fail(out, err)
 	}
 	return out
-}
-
-// origType is the "type" of the command an error message sends back, or
-// "". It reads orig as decoding into struct{ Type string `json:"type"` }
-// did: keys match case-insensitively, the last one wins, null leaves the
-// type alone, and any other non-string (or orig not an object) voids it.
-func origType(orig []byte) string {
-	v, err := jsonx.Parse(orig)
-	if err != nil || v.Kind() != jsonx.Object {
-		return ""
-	}
-	typ := ""
-	for _, mem := range v.Members() {
-		if !strings.EqualFold(mem.Key, "type") || mem.Value.IsNull() {
-			continue
-		}
-		s, ok := mem.Value.Str()
-		if !ok {
-			return ""
-		}
-		typ = s
-	}
-	return typ
-}
-
-// clientMsg is every client→server message; empty keys are left out (see
-// marshal).
-type clientMsg struct {
-	Type          string
-	ID            string
-	AppID         string
-	Side          string
-	ClientVersion []string
-	Nameplate     string
-	Mailbox       string
-	Phase         *string // add only: "" is a phase too
-	Body          *string
-	Mood          string
-}
-
-// marshal writes msg in field order, compact, leaving out empty strings,
-// an empty ClientVersion and nil pointers: the bytes encoding/json wrote
-// for the struct with `json:"...,omitempty"` tags on all but type and id.
-func (msg *clientMsg) marshal() []byte {
-	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
-		o.String("type", msg.Type)
-		o.String("id", msg.ID)
-		optional(o, "appid", msg.AppID)
-		optional(o, "side", msg.Side)
-		if len(msg.ClientVersion) > 0 {
-			o.Array("client_version", func(a *jsonx.Arr) {
-				for _, v := range msg.ClientVersion {
-					a.String(v)
-				}
-			})
-		}
-		optional(o, "nameplate", msg.Nameplate)
-		optional(o, "mailbox", msg.Mailbox)
-		if msg.Phase != nil {
-			o.String("phase", *msg.Phase)
-		}
-		if msg.Body != nil {
-			o.String("body", *msg.Body)
-		}
-		optional(o, "mood", msg.Mood)
-	})
-}
-
-func optional(o *jsonx.Obj, key, v string) {
-	if v != "" {
-		o.String(key, v)
-	}
 }
 
 func (m *Machine) send(out []Action, msg *clientMsg) []Action {

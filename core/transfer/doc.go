@@ -40,6 +40,8 @@
 // is the zipsize of the offer; [ZipPlan.WriteTo] then streams the same bytes
 // with one bounded buffer, computing CRCs on the fly, and fails with
 // [ErrFileChanged] if a file no longer has the size it was planned with.
+// It writes the records itself, the bytes archive/zip's Writer would write,
+// which the browser build cannot afford (its init brings in fmt).
 // Directory entries are only written for empty directories: wormhole-william
 // receivers turn every entry into a regular file and compare numfiles and
 // numbytes with the entry count and size sum, which [ZipPlan.NumFiles] and

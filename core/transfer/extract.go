@@ -1,19 +1,21 @@
 package transfer
 
 import (
-	"archive/zip"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/zipread"
 )
 
 var (
@@ -49,7 +51,7 @@ func Extract(r io.ReaderAt, size int64, dest string, limits Limits) error {
 	}
 	z, err := CheckZip(r, size, CheckOptions{Limits: limits})
 	if err != nil {
-		return fmt.Errorf("transfer: extract: %w", err)
+		return errs.Wrap("transfer: extract", err)
 	}
 	tmp, err := makeTemp(dest)
 	if err != nil {
@@ -76,7 +78,7 @@ func unpack(entries []ZipEntry, root string, maxBytes int64) error {
 	var dirs []ZipEntry
 	for _, e := range entries {
 		p := filepath.Join(root, filepath.FromSlash(e.Name))
-		wrap := func(err error) error { return fmt.Errorf("transfer: extract %q: %w", e.File.Name, err) }
+		wrap := func(err error) error { return errs.Wrap("transfer: extract "+strconv.Quote(e.File.Name), err) }
 		if e.Kind == EntryDir {
 			if err := os.MkdirAll(p, 0o777); err != nil {
 				return wrap(err)
@@ -113,12 +115,12 @@ func unpack(entries []ZipEntry, root string, maxBytes int64) error {
 	}
 	for _, d := range dirs {
 		if err := os.Chmod(filepath.Join(root, filepath.FromSlash(d.Name)), d.File.Mode().Perm()|0o700); err != nil {
-			return fmt.Errorf("transfer: extract %q: %w", d.File.Name, err)
+			return errs.Wrap("transfer: extract "+strconv.Quote(d.File.Name), err)
 		}
 	}
 	for _, l := range links {
 		if err := os.Symlink(l.target, l.name); err != nil {
-			return fmt.Errorf("transfer: extract: symlink: %w", err)
+			return errs.Wrap("transfer: extract: symlink", err)
 		}
 	}
 	return nil
@@ -129,13 +131,13 @@ func unpack(entries []ZipEntry, root string, maxBytes int64) error {
 func writeFile(e ZipEntry, p string, left int64, buf []byte) (int64, error) {
 	rc, err := e.File.Open()
 	if err != nil {
-		return 0, fmt.Errorf("%v: %w", err, ErrBadZip)
+		return 0, errs.Wrap(err.Error(), ErrBadZip)
 	}
 	defer rc.Close()
 	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, e.File.Mode().Perm()|0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return 0, fmt.Errorf("%v (names differing only in case?): %w", err, ErrBadZip)
+			return 0, errs.Wrap(err.Error()+" (names differing only in case?)", ErrBadZip)
 		}
 		return 0, err
 	}
@@ -148,8 +150,8 @@ func writeFile(e ZipEntry, p string, left int64, buf []byte) (int64, error) {
 		err = cerr
 	}
 	if err != nil {
-		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("%v: %w", err, ErrBadZip)
+		if badData(err) {
+			err = errs.Wrap(err.Error(), ErrBadZip)
 		}
 		return n, err
 	}
@@ -162,18 +164,24 @@ func writeFile(e ZipEntry, p string, left int64, buf []byte) (int64, error) {
 	return n, nil
 }
 
-func readLink(f *zip.File, left int64) (string, error) {
+// badData reports whether a copy failed on the zip's data (a CRC or size
+// that does not match, corrupt deflate data) rather than on writing.
+func badData(err error) bool {
+	return errors.Is(err, zipread.ErrChecksum) || errors.Is(err, zipread.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func readLink(f *zipread.File, left int64) (string, error) {
 	rc, err := f.Open()
 	if err != nil {
-		return "", fmt.Errorf("%v: %w", err, ErrBadZip)
+		return "", errs.Wrap(err.Error(), ErrBadZip)
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, maxLinkTarget+1))
 	if err != nil {
-		return "", fmt.Errorf("%v: %w", err, ErrBadZip)
+		return "", errs.Wrap(err.Error(), ErrBadZip)
 	}
 	if len(b) > maxLinkTarget {
-		return "", fmt.Errorf("symlink target longer than %d bytes: %w", maxLinkTarget, ErrUnsafeSymlink)
+		return "", errs.Wrap("symlink target longer than "+strconv.Itoa(maxLinkTarget)+" bytes", ErrUnsafeSymlink)
 	}
 	if left >= 0 && int64(len(b)) > left {
 		return "", ErrTooLarge
@@ -189,7 +197,7 @@ func readLink(f *zip.File, left int64) (string, error) {
 // Unicode rules. "a/../b" is refused because "a" could be a link.
 func checkLinkTarget(name, target string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("symlink %q -> %.200q: %s: %w", name, target, why, ErrUnsafeSymlink)
+		return errs.Wrap("symlink "+strconv.Quote(name)+" -> "+quoteCut(target, 200)+": "+why, ErrUnsafeSymlink)
 	}
 	if target == "" || !utf8.ValidString(target) {
 		return bad("empty or not UTF-8")
@@ -221,11 +229,22 @@ func checkLinkTarget(name, target string) error {
 	return nil
 }
 
+// quoteCut quotes the first n runes of s, as fmt's %.nq does.
+func quoteCut(s string, n int) string {
+	for i := range s {
+		if n--; n < 0 {
+			s = s[:i]
+			break
+		}
+	}
+	return strconv.Quote(s)
+}
+
 // entryTime is the modification time of an entry. Without an extended
-// timestamp archive/zip reads the MS-DOS fields as UTC, but writers
-// (Python, Info-ZIP) store local time there.
-func entryTime(f *zip.File) time.Time {
-	t := f.Modified
+// timestamp zipread (like archive/zip) reads the MS-DOS fields as UTC, but
+// writers (Python, Info-ZIP) store local time there.
+func entryTime(f *zipread.File) time.Time {
+	t := f.Modified()
 	if t.IsZero() || hasExtTime(f.Extra) {
 		return t
 	}
@@ -252,14 +271,14 @@ func checkDest(dest string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("transfer: extract: %w", err)
+		return errs.Wrap("transfer: extract", err)
 	}
 	if fi.IsDir() {
 		if empty, err := isEmptyDir(dest); err == nil && empty {
 			return nil
 		}
 	}
-	return fmt.Errorf("transfer: extract: %s: %w", dest, ErrDestExists)
+	return errs.Wrap("transfer: extract: "+dest, ErrDestExists)
 }
 
 func isEmptyDir(p string) (bool, error) {
@@ -281,16 +300,22 @@ func isEmptyDir(p string) (bool, error) {
 func makeTemp(dest string) (string, error) {
 	parent := filepath.Dir(dest)
 	for range 100 {
-		p := filepath.Join(parent, fmt.Sprintf(".wasmhole-extract-%016x", rand.Uint64()))
+		p := filepath.Join(parent, ".wasmhole-extract-"+hex16(rand.Uint64()))
 		err := os.Mkdir(p, 0o777)
 		if err == nil {
 			return p, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return "", fmt.Errorf("transfer: extract: %w", err)
+			return "", errs.Wrap("transfer: extract", err)
 		}
 	}
-	return "", fmt.Errorf("transfer: extract: no free temporary name in %s", parent)
+	return "", errors.New("transfer: extract: no free temporary name in " + parent)
+}
+
+// hex16 is x in 16 hex digits.
+func hex16(x uint64) string {
+	s := strconv.FormatUint(x, 16)
+	return strings.Repeat("0", 16-len(s)) + s
 }
 
 // moveInto renames tmp to dest. POSIX rename replaces an empty directory;
@@ -304,9 +329,9 @@ func moveInto(tmp, dest string) error {
 	}
 	if err != nil {
 		if _, serr := os.Lstat(dest); serr == nil {
-			return fmt.Errorf("transfer: extract: %s: %w", dest, ErrDestExists)
+			return errs.Wrap("transfer: extract: "+dest, ErrDestExists)
 		}
-		return fmt.Errorf("transfer: extract: %w", err)
+		return errs.Wrap("transfer: extract", err)
 	}
 	return nil
 }

@@ -129,16 +129,6 @@ const (
 // within the configured time.
 var ErrResumeTimeout = errors.New("gave up reconnecting the transfer")
 
-// timeoutError reads "transfer: gave up reconnecting the transfer after
-// 2m0s" and unwraps to ErrResumeTimeout.
-type timeoutError struct{ after time.Duration }
-
-func (e *timeoutError) Error() string {
-	return "transfer: " + ErrResumeTimeout.Error() + " after " + e.after.String()
-}
-
-func (e *timeoutError) Unwrap() error { return ErrResumeTimeout }
-
 // ResumeConfig configures a ResumeMachine.
 type ResumeConfig struct {
 	// Timeout bounds the time from a loss until data flows again;
@@ -300,7 +290,7 @@ func (m *ResumeMachine) dial() []any {
 
 func (m *ResumeMachine) fail() []any {
 	m.failed = true
-	return []any{ResumeFail{Err: &timeoutError{m.cfg.Timeout}}}
+	return []any{ResumeFail{Err: errs.Wrap("transfer", errs.Suffix(ErrResumeTimeout, " after "+m.cfg.Timeout.String()))}}
 }
 
 // backoff is the jittered delay after the m.tries-th loss in a row.

@@ -166,7 +166,8 @@ func TestResumeMachine(t *testing.T) {
 						got = append(got, "dial "+itoa(int64(a.Attempt)))
 					case ResumeFail:
 						got = append(got, "fail")
-						if !errors.Is(a.Err, ErrResumeTimeout) {
+						// The message reads as fmt's "transfer: %w after %v" did.
+						if !errors.Is(a.Err, ErrResumeTimeout) || a.Err.Error() != "transfer: gave up reconnecting the transfer after 2m0s" {
 							t.Errorf("step %d: fail with %v", i, a.Err)
 						}
 					}

@@ -1,15 +1,16 @@
 package transfer
 
 import (
-	"archive/zip"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/wasmhole/wasmhole/core/internal/nfc"
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/zipread"
 )
 
 // ErrNameCollision means two entries of a zip would land on the same file
@@ -18,7 +19,7 @@ import (
 // case-insensitive file system (Windows, macOS by default) or a normalising
 // one (macOS) would let the second replace the first, so such a zip is
 // refused everywhere. It wraps ErrBadZip.
-var ErrNameCollision = fmt.Errorf("names differ only in case or Unicode normalisation: %w", ErrBadZip)
+var ErrNameCollision = errs.Wrap("names differ only in case or Unicode normalisation", ErrBadZip)
 
 // Limits bound what CheckZip (and so Extract) accepts, against zip bombs. A receiver should
 // derive them from the offer it accepted: numbytes, and numfiles plus some
@@ -41,7 +42,7 @@ const (
 const (
 	// maxLinkTarget bounds a symlink target (PATH_MAX on Linux).
 	maxLinkTarget = 4096
-	// cdBudgetPerEntry and cdBudgetFixed bound how many bytes zip.NewReader
+	// cdBudgetPerEntry and cdBudgetFixed bound how many bytes zipread.NewReader
 	// may read for the central directory, which it loads into memory
 	// whole: an entry with a 4096-byte name and generous extra fields, plus
 	// the end-of-directory search (up to 66 KiB) and read-ahead.
@@ -61,7 +62,7 @@ const (
 
 // ZipEntry is one checked entry.
 type ZipEntry struct {
-	File *zip.File
+	File *zipread.File
 	Name string // SafeName of File.Name: relative, slash-separated
 	Kind EntryKind
 }
@@ -112,16 +113,16 @@ func CheckZip(r io.ReaderAt, size int64, opts CheckOptions) (*CheckedZip, error)
 	if maxFiles > 0 {
 		br.left = cdBudgetFixed + int64(maxFiles)*cdBudgetPerEntry
 	}
-	zr, err := zip.NewReader(br, size)
+	zr, err := zipread.NewReader(br, size)
 	br.left = -1
 	if errors.Is(err, errBudget) {
-		return nil, fmt.Errorf("transfer: zip: central directory too large for a limit of %d entries: %w", maxFiles, ErrTooManyFiles)
+		return nil, errs.Wrap("transfer: zip: central directory too large for a limit of "+strconv.Itoa(maxFiles)+" entries", ErrTooManyFiles)
 	}
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are checked below
-		return nil, fmt.Errorf("transfer: zip: %v: %w", err, ErrBadZip)
+	if err != nil {
+		return nil, errs.Wrap("transfer: zip: "+err.Error(), ErrBadZip)
 	}
 	if maxFiles > 0 && len(zr.File) > maxFiles {
-		return nil, fmt.Errorf("transfer: zip: %d entries, limit %d: %w", len(zr.File), maxFiles, ErrTooManyFiles)
+		return nil, errs.Wrap("transfer: zip: "+strconv.Itoa(len(zr.File))+" entries, limit "+strconv.Itoa(maxFiles), ErrTooManyFiles)
 	}
 	c := &CheckedZip{Entries: make([]ZipEntry, 0, len(zr.File)), MaxBytes: maxBytes}
 	names := make(names, len(zr.File))
@@ -133,7 +134,7 @@ func CheckZip(r io.ReaderAt, size int64, opts CheckOptions) (*CheckedZip, error)
 				c.Skipped = append(c.Skipped, Skipped{Name: f.Name, Mode: f.Mode(), Reason: why})
 				continue
 			}
-			return nil, fmt.Errorf("transfer: zip entry %q: %s: %w", f.Name, why, ErrBadZip)
+			return nil, errs.Wrap("transfer: zip entry "+strconv.Quote(f.Name)+": "+why, ErrBadZip)
 		}
 		if kind == EntrySymlink && opts.NoLinks {
 			c.Skipped = append(c.Skipped, Skipped{Name: f.Name, Mode: f.Mode(), Reason: "a symlink, which cannot be created here"})
@@ -144,12 +145,12 @@ func CheckZip(r io.ReaderAt, size int64, opts CheckOptions) (*CheckedZip, error)
 			return nil, err // names the entry already
 		}
 		if err := names.add(name, kind); err != nil {
-			return nil, fmt.Errorf("transfer: zip entry %q: %w", f.Name, err)
+			return nil, errs.Wrap("transfer: zip entry "+strconv.Quote(f.Name), err)
 		}
 		if kind != EntryDir {
 			declared += f.UncompressedSize64
 			if maxBytes >= 0 && declared > uint64(maxBytes) {
-				return nil, fmt.Errorf("transfer: zip: declared sizes exceed %d bytes: %w", maxBytes, ErrTooLarge)
+				return nil, errs.Wrap("transfer: zip: declared sizes exceed "+strconv.FormatInt(maxBytes, 10)+" bytes", ErrTooLarge)
 			}
 		}
 		c.Entries = append(c.Entries, ZipEntry{File: f, Name: name, Kind: kind})
@@ -160,7 +161,7 @@ func CheckZip(r io.ReaderAt, size int64, opts CheckOptions) (*CheckedZip, error)
 // entryKind classifies an entry; why is set for kinds no destination
 // accepts (devices, pipes, sockets). Zips made on Windows mark folders
 // only by a trailing separator.
-func entryKind(f *zip.File) (EntryKind, string) {
+func entryKind(f *zipread.File) (EntryKind, string) {
 	mode := f.Mode()
 	switch {
 	case mode.IsDir() || (strings.HasSuffix(f.Name, "/") || strings.HasSuffix(f.Name, `\`)) && f.UncompressedSize64 == 0:
@@ -170,7 +171,7 @@ func entryKind(f *zip.File) (EntryKind, string) {
 	case mode.Type() == 0:
 		return EntryFile, ""
 	}
-	return 0, fmt.Sprintf("special file (%v)", mode.Type())
+	return 0, "special file (" + mode.Type().String() + ")"
 }
 
 // names tracks what each path of a zip is, keyed by its folded form (see
@@ -201,15 +202,15 @@ func (n names) put(p string, kind EntryKind, implicit bool) error {
 		n[key] = nameInfo{spelling: p, kind: kind}
 		return nil
 	case prev.spelling != p:
-		return fmt.Errorf("%q and %q: %w", prev.spelling, p, ErrNameCollision)
+		return errs.Wrap(strconv.Quote(prev.spelling)+" and "+strconv.Quote(p), ErrNameCollision)
 	case implicit && prev.kind != EntryDir:
-		return fmt.Errorf("%q is a file and a folder: %w", p, ErrBadZip)
+		return errs.Wrap(strconv.Quote(p)+" is a file and a folder", ErrBadZip)
 	case implicit || prev.kind == EntryDir && kind == EntryDir:
 		return nil
 	case prev.kind == EntryDir:
-		return fmt.Errorf("%q is a folder and a file: %w", p, ErrBadZip)
+		return errs.Wrap(strconv.Quote(p)+" is a folder and a file", ErrBadZip)
 	}
-	return fmt.Errorf("%q appears twice: %w", p, ErrBadZip)
+	return errs.Wrap(strconv.Quote(p)+" appears twice", ErrBadZip)
 }
 
 // foldName maps every spelling of a path that a case-insensitive or
@@ -233,7 +234,7 @@ func foldName(p string) string {
 var errBudget = errors.New("central directory read budget exhausted")
 
 // budgetReader fails once left bytes have been read (left < 0: no
-// limit). zip.NewReader reads the end records and then the whole central
+// limit). zipread.NewReader reads the end records and then the whole central
 // directory into memory; the budget caps that memory by MaxFiles, however
 // the entry counts in the end records are forged.
 type budgetReader struct {

@@ -1,10 +1,8 @@
 package transfer
 
 import (
-	"archive/zip"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"math"
@@ -112,32 +110,6 @@ func (it *item) centralLen() int64 {
 		n += zip64ExtraLen
 	}
 	return n
-}
-
-// header builds the FileHeader handed to zip.Writer.CreateRaw. It is new
-// for every WriteTo because the writer mutates it (CRC, Zip64 extra).
-func (it *item) header() *zip.FileHeader {
-	fh := &zip.FileHeader{
-		Name:               it.name,
-		Method:             zip.Store,
-		Flags:              flagUTF8,
-		CreatorVersion:     creatorUnix | 20,
-		ReaderVersion:      20,
-		ExternalAttrs:      it.attrs,
-		Extra:              append([]byte(nil), it.extra...),
-		CompressedSize64:   uint64(it.size),
-		UncompressedSize64: uint64(it.size),
-	}
-	// CreateRaw writes the MS-DOS fields as they are; it ignores Modified.
-	//lint:ignore SA1019 raw headers have no other way to carry the time
-	fh.ModifiedDate, fh.ModifiedTime = it.dosDate, it.dosTime
-	if it.descriptor() {
-		fh.Flags |= flagDesc
-	}
-	if it.zip64() {
-		fh.CreatorVersion, fh.ReaderVersion = creatorUnix|45, 45
-	}
-	return fh
 }
 
 // NewZipPlan validates the entries and lays out the zip. Names must be
@@ -314,44 +286,6 @@ func (p *ZipPlan) NumBytes() int64 { return p.numBytes }
 // offer's numfiles, which wormhole-william compares with the entry count.
 func (p *ZipPlan) NumFiles() int { return len(p.items) }
 
-// WriteTo streams the zip to w: Size() bytes, using one copy buffer
-// whatever the file sizes. Each file is opened in turn and must yield
-// exactly its planned Size, otherwise WriteTo stops with ErrFileChanged.
-// After any error the output is truncated and must be discarded.
-func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w}
-	zw := zip.NewWriter(cw)
-	buf := make([]byte, copyBufSize)
-	for i := range p.items {
-		it := &p.items[i]
-		fh := it.header()
-		fw, err := zw.CreateRaw(fh)
-		if err != nil {
-			return cw.n, errs.Wrap("transfer: zip "+strconv.Quote(it.name), err)
-		}
-		if it.dir {
-			continue
-		}
-		crc, err := it.stream(fw, buf)
-		if err != nil {
-			return cw.n, err
-		}
-		// CreateRaw keeps fh: the data descriptor (written when the next
-		// entry starts or at Close) and the central directory read the CRC
-		// from it, so it may be filled in after the data.
-		fh.CRC32 = crc
-	}
-	if err := zw.Close(); err != nil {
-		return cw.n, errs.Wrap("transfer: zip", err)
-	}
-	if cw.n != p.size {
-		// Only a change in archive/zip's layout could cause this; the peer
-		// would read a truncated or overlong stream.
-		return cw.n, errors.New("transfer: internal error: wrote " + strconv.FormatInt(cw.n, 10) + " zip bytes, planned " + strconv.FormatInt(p.size, 10))
-	}
-	return cw.n, nil
-}
-
 // stream copies the file into fw, checking its length, and returns its CRC.
 func (it *item) stream(fw io.Writer, buf []byte) (uint32, error) {
 	rc, err := it.open()
@@ -384,26 +318,4 @@ func (it *item) stream(fw io.Writer, buf []byte) (uint32, error) {
 		return 0, errs.Wrap("transfer: close "+strconv.Quote(it.name), err)
 	}
 	return cw.crc, nil
-}
-
-type crcWriter struct {
-	w   io.Writer
-	crc uint32
-}
-
-func (c *crcWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.crc = crc32.Update(c.crc, crc32.IEEETable, p[:n])
-	return n, err
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -407,18 +407,8 @@ func ParseRelay(s string) (RelayHint, error) {
 
 // badRelay reads `transit: bad relay address "ep": why`.
 func badRelay(ep, why string) error {
-	return &msgError{ErrBadRelay.Error() + " " + strconv.Quote(ep) + ": " + why, ErrBadRelay}
+	return errs.Suffix(ErrBadRelay, " "+strconv.Quote(ep)+": "+why)
 }
-
-// msgError is an error with a message of its own that unwraps to err,
-// for the shapes internal/errs does not build.
-type msgError struct {
-	msg string
-	err error
-}
-
-func (e *msgError) Error() string { return e.msg }
-func (e *msgError) Unwrap() error { return e.err }
 
 // ParseRelays reads several relays separated by ";" or white space, each
 // as ParseRelay takes it. An empty string means no relays.

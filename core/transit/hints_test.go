@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -250,6 +251,54 @@ func TestParseRelay(t *testing.T) {
 			t.Errorf("ParseRelay(%q) = %+v, %v; want ErrBadRelay", bad, r, err)
 		}
 	}
+}
+
+// The messages read as they did when fmt built them.
+func TestParseRelayErrorText(t *testing.T) {
+	for in, want := range map[string]string{
+		"tcp:h:x":            `transit: bad relay address "tcp:h:x": bad port "x"`,
+		"tcp:h:1:prio=2":     `transit: bad relay address "tcp:h:1:prio=2": unknown option "prio=2"`,
+		"tcp:h:1:priority=x": `transit: bad relay address "tcp:h:1:priority=x": bad priority "x"`,
+		"tcp:[::1":           `transit: bad relay address "tcp:[::1": missing ]`,
+		"wss://":             `transit: bad relay address "wss://": not a ws:// or wss:// URL with a host`,
+		"h\x00":              `transit: bad relay address "h\x00": want tcp:HOST:PORT, ws://URL or wss://URL`,
+	} {
+		if _, err := ParseRelay(in); err == nil || err.Error() != want {
+			t.Errorf("ParseRelay(%q): %v, want %s", in, err, want)
+		}
+	}
+}
+
+// FuzzParseRelays: relay addresses come from the command line and from the
+// page's settings; whatever is accepted can be dialled.
+func FuzzParseRelays(f *testing.F) {
+	for _, s := range []string{"tcp:a:1,ws://a/ ; tcp:b:2\ttcp:c:3", "tcp:[::1]:4001:priority=2.5", "wss://r.example/transit", "tcp:h:1:priority=1e400", "tcp:[a]:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		relays, err := ParseRelays(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadRelay) || relays != nil {
+				t.Fatalf("ParseRelays(%q) = %+v, %v", s, relays, err)
+			}
+			return
+		}
+		for _, r := range relays {
+			if len(r.TCP)+len(r.WebSocket) == 0 {
+				t.Fatalf("relay without endpoints from %q", s)
+			}
+			for _, d := range r.TCP {
+				if d.Hostname == "" || d.Port < 1 || d.Port > 65535 || math.IsNaN(d.Priority) || math.IsInf(d.Priority, 0) {
+					t.Fatalf("unusable endpoint %+v from %q", d, s)
+				}
+			}
+			for _, w := range r.WebSocket {
+				if u, ok := wsURL(w.URL); !ok || u != w.URL {
+					t.Fatalf("unusable URL %q from %q", w.URL, s)
+				}
+			}
+		}
+	})
 }
 
 func TestParseRelays(t *testing.T) {

@@ -530,7 +530,7 @@ func (r *Race) summary(err error) error {
 	if len(r.failures) == 0 {
 		return err
 	}
-	return &msgError{err.Error() + " (" + strings.Join(r.failures, "; ") + ")", err}
+	return errs.Suffix(err, " ("+strings.Join(r.failures, "; ")+")")
 }
 
 func (r *Race) sortedIDs() []int {

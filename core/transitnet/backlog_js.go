@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"syscall/js"
 
+	"github.com/wasmhole/wasmhole/internal/errs"
 	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
@@ -96,8 +97,8 @@ func (c *browserWS) queue1(m message) {
 		return
 	}
 	if limit := backlogLimit(); c.queued+m.n > limit {
-		c.err = &backlogError{"websocket " + c.url + ": " + ErrReceiveBacklog.Error() +
-			" (" + mib(c.queued+m.n) + " waiting unread, the limit is " + mib(limit) + ")"}
+		c.err = errs.Wrap("websocket "+c.url, errs.Suffix(ErrReceiveBacklog,
+			" ("+mib(c.queued+m.n)+" waiting unread, the limit is "+mib(limit)+")"))
 		c.overrun = true
 		c.dropQueue()
 		c.wake(message{})
@@ -174,10 +175,3 @@ func (c *browserWS) readPlain(p []byte) (int, error) {
 
 // mib formats a byte count for an error message.
 func mib(n int) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB" }
-
-// backlogError says how far over the limit the backlog went; it unwraps
-// to ErrReceiveBacklog.
-type backlogError struct{ msg string }
-
-func (e *backlogError) Error() string { return e.msg }
-func (e *backlogError) Unwrap() error { return ErrReceiveBacklog }

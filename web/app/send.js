@@ -105,7 +105,7 @@ export function setupSend(client, reserver) {
     setStatus(status, 'info', 'Connecting to the relay…');
     const opts = {
       wormhole: await reserver.take(),
-      onCode: (code) => showCode(wh, cfg, code, status),
+      onCode: (code) => showCode(cfg, code, status),
       onStatus: (s) => {
         if (s === 'waiting') setStatus(status, 'info', 'Waiting for the receiver… Give them the code.');
         if (s === 'transferring') {
@@ -163,7 +163,7 @@ export function setupSend(client, reserver) {
   $('copy-command').addEventListener('click', () => copy($('cli-command').textContent, status, 'Command'));
 }
 
-async function showCode(wh, cfg, code, status) {
+function showCode(cfg, code, status) {
   const input = $input('code');
   input.value = code;
   input.size = Math.max(code.length, 8);
@@ -172,6 +172,6 @@ async function showCode(wh, cfg, code, status) {
   $('cli-command').textContent = cliCommand(cfg, code);
   $('send-code').hidden = false;
   performance.mark('wasmhole-code');
-  drawQR($('qr'), await wh.qr(link).catch(() => null));
+  drawQR($('qr'), link); // the code and the link are shown already
   setStatus(status, 'info', 'Waiting for the receiver… Give them the code.');
 }

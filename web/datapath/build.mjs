@@ -5,8 +5,11 @@
 // web/app/*.js into OUTDIR/app.js, one ES module. A browser fetches at most
 // six files at once from an HTTP/1.1 host, and thirteen modules held back
 // the first paint. The JS API, wasmhole.js, stays a module of its own, so
-// the page and anyone importing web/wasmhole.js share one instance.
+// the page and anyone importing web/wasmhole.js share one instance; the QR
+// encoder, web/qrcode.js with the npm package qr inside, is one too, which
+// the page imports only when it shows a code.
 // Usage: node build.mjs OUTDIR [--page]
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const out = process.argv[2];
@@ -25,8 +28,12 @@ if (process.argv[3] === '--page') {
   const api = {
     name: 'wasmhole-api-external',
     setup(b) {
-      // Imported as '../wasmhole.js' from web/app/; beside the bundle it is './wasmhole.js'.
-      b.onResolve({ filter: /(^|\/)wasmhole\.js$/ }, () => ({ path: './wasmhole.js', external: true }));
+      // Imported as '../wasmhole.js' and '../qrcode.js' from web/app/; beside
+      // the bundle they are './wasmhole.js' and './qrcode.js'.
+      b.onResolve({ filter: /(^|\/)(wasmhole|qrcode)\.js$/ }, (a) => ({
+        path: `./${a.path.split('/').pop()}`,
+        external: true,
+      }));
     },
   };
   await build({
@@ -39,6 +46,18 @@ if (process.argv[3] === '--page') {
     entryPoints: ['../app.js'],
     outfile: `${out}/app.js`,
     plugins: [api],
+  });
+  await build({
+    bundle: true,
+    format: 'esm',
+    target: 'es2020',
+    minify: true,
+    legalComments: 'eof',
+    logLevel: 'warning',
+    entryPoints: ['../qrcode.js'],
+    outfile: `${out}/qrcode.js`,
+    // web/qrcode.js imports 'qr', installed here rather than above web/.
+    nodePaths: [fileURLToPath(new URL('node_modules', import.meta.url))],
   });
 } else {
   await build({ ...common, entryPoints: ['datapath.js'], outfile: `${out}/datapath.js` });

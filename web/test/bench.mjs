@@ -152,6 +152,44 @@ function treeCPU(pid) {
   return ticks / 100; // USER_HZ
 }
 
+/**
+ * The whole machine's CPU seconds so far, busy and in all, from /proc/stat:
+ * the browser, the Python peers and the relay share two cores, so how busy
+ * the machine was says whether a transfer was bound by the CPU.
+ */
+function machineCPU() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+  const busy = user + nice + system + irq + softirq + (steal || 0);
+  return { busy: busy / 100, all: (busy + idle + iowait) / 100 };
+}
+
+/**
+ * CPU seconds used so far by everything this bench started: its own
+ * process tree (the relay, Chromium, the Python peers still running) and
+ * the children it has already reaped (peers that finished). Unlike the
+ * machine's counters, other work on the machine does not show here.
+ */
+function participantsCPU() {
+  const st = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return treeCPU(process.pid) + (Number(f[13]) + Number(f[14])) / 100;
+}
+
+/**
+ * Runs one measured transfer into round[key] (MB/s), with the CPU per GiB
+ * of everything taking part (browser, peers, relay) and how busy the whole
+ * machine was (100% = every core) beside it.
+ */
+async function measured(round, key, fn) {
+  const m0 = machineCPU();
+  const p0 = participantsCPU();
+  round[key] = +(await fn()).toFixed(1);
+  const m1 = machineCPU();
+  round[`${key}_all_cpu_s_per_gib`] = +((participantsCPU() - p0) / (SIZE / 2 ** 30)).toFixed(2);
+  round[`${key}_busy_pct`] = Math.round((100 * (m1.busy - m0.busy)) / (m1.all - m0.all));
+}
+
 /** CPU ticks of every thread of pid's process tree, by "process/thread name". */
 function threadTicks(pid) {
   const out = new Map();
@@ -480,7 +518,8 @@ const results = {
 const browser = await chromium(pageURL);
 try {
   for (let r = 0; r < ROUNDS; r++) {
-    const round = { python_to_python: +(await pyToPy()).toFixed(1) };
+    const round = {};
+    await measured(round, 'python_to_python', pyToPy);
     for (const dp of PATHS) {
       const info = await ctl.run('load', { dataPath: dp, cryptoWorkers: WORKERS, client });
       results.hardwareConcurrency = info.hardwareConcurrency;
@@ -488,7 +527,7 @@ try {
       let c0 = treeCPU(browser.proc.pid);
       let t0 = THREADS && threadTicks(browser.proc.pid);
       if (DIRECTIONS.includes('send')) {
-        round[`page_to_cli_${dp}`] = +(await pageToPy()).toFixed(1);
+        await measured(round, `page_to_cli_${dp}`, pageToPy);
         if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
         const c1 = treeCPU(browser.proc.pid);
         round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
@@ -496,7 +535,7 @@ try {
       c0 = treeCPU(browser.proc.pid);
       t0 = THREADS && threadTicks(browser.proc.pid);
       if (DIRECTIONS.includes('receive')) {
-        round[`cli_to_page_${dp}`] = +(await pyToPage()).toFixed(1);
+        await measured(round, `cli_to_page_${dp}`, () => pyToPage());
         if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
         round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
       }
@@ -513,20 +552,20 @@ try {
       }
     }
     const c0 = treeCPU(browser.proc.pid);
-    round.ceiling = +(await ceiling()).toFixed(1);
+    await measured(round, 'ceiling', () => ceiling());
     round.ceiling_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
     if (DIRECTIONS.includes('send')) {
       // The sending page's own transport: a plain WebSocket, 256 KiB
       // messages, the data path's marks (web/datapath/socket-writer.js).
       const c1 = treeCPU(browser.proc.pid);
       const plain = { msg: 256 << 10, high: 8 << 20, low: 2 << 20 };
-      round.ceiling_plain_ws = +(await ceiling('ceilingPlain', plain)).toFixed(1);
+      await measured(round, 'ceiling_plain_ws', () => ceiling('ceilingPlain', plain));
       round.ceiling_plain_ws_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c1) / (SIZE / 2 ** 30)).toFixed(2);
     }
     if (DIRECTIONS.includes('receive')) {
       const c2 = treeCPU(browser.proc.pid);
       const t2 = THREADS && threadTicks(browser.proc.pid);
-      round.ceiling_receive = +(await ceilingReceive()).toFixed(1);
+      await measured(round, 'ceiling_receive', ceilingReceive);
       if (THREADS) topThreads('ceiling_receive', t2, threadTicks(browser.proc.pid));
       round.ceiling_receive_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c2) / (SIZE / 2 ** 30)).toFixed(2);
     }
@@ -545,14 +584,16 @@ await fsp.rm(work, { recursive: true, force: true });
 
 // The table: each figure as min-max over the rounds, with ratios to
 // Python -> Python and to the ceiling of the same round.
-const keys = Object.keys(results.rounds[0] || {}).filter((k) => !k.endsWith('_cpu_s_per_gib'));
+const keys = Object.keys(results.rounds[0] || {}).filter((k) => !/_(cpu_s_per_gib|busy_pct)$/.test(k));
 const range = (f) => {
   const v = results.rounds.map(f);
   const lo = Math.min(...v);
   const hi = Math.max(...v);
   return lo === hi ? lo.toFixed(2) : `${lo.toFixed(2)}-${hi.toFixed(2)}`;
 };
-const rows = [['transfer', 'MB/s', 'x Python->Python', 'x ceiling', 'Chromium CPU s/GiB']];
+const rows = [
+  ['transfer', 'MB/s', 'x Python->Python', 'x ceiling', 'Chromium CPU s/GiB', 'all CPU s/GiB', 'machine busy %'],
+];
 for (const k of keys) {
   const cpu = results.rounds[0][`${k}_cpu_s_per_gib`] === undefined ? '' : range((r) => r[`${k}_cpu_s_per_gib`]);
   rows.push([
@@ -564,6 +605,8 @@ for (const k of keys) {
       (r) => r[k] / (/^(cli_to_page|ceiling_receive)/.test(k) && r.ceiling_receive ? r.ceiling_receive : r.ceiling),
     ),
     cpu,
+    range((r) => r[`${k}_all_cpu_s_per_gib`]),
+    range((r) => r[`${k}_busy_pct`]).replace(/\.00/g, ''),
   ]);
 }
 console.log(JSON.stringify(results, null, 2));

@@ -165,6 +165,9 @@ for (const engine of ENGINES) {
       await fresh(b);
       const text = `hello from ${engine} ✓ ünïcödé`;
       const code = await send(b, { text });
+      // The QR code's encoder is a module the page imports on demand.
+      const modules = await b.waitFor(() => document.querySelector('#qr path')?.getAttribute('d').length, null, 30000);
+      assert.ok(modules > 100, `QR path of ${modules} characters`);
       await checkA11y(b, 'code shown');
       const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--hide-progress', code]);
       const r = await cli.wait(60000);

@@ -14,13 +14,14 @@
 package unpack
 
 import (
-	"archive/zip"
 	"errors"
-	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/wasmhole/wasmhole/core/transfer"
+	"github.com/wasmhole/wasmhole/internal/errs"
+	"github.com/wasmhole/wasmhole/internal/zipread"
 )
 
 // Dir is a destination folder. Paths are slash-separated, already safe.
@@ -36,7 +37,7 @@ type Dir interface {
 func Unpack(r io.ReaderAt, size int64, dst Dir, limits transfer.Limits) ([]transfer.Skipped, error) {
 	z, err := transfer.CheckZip(r, size, transfer.CheckOptions{Limits: limits, NoLinks: true})
 	if err != nil {
-		return nil, fmt.Errorf("unpack: %w", err)
+		return nil, errs.Wrap("unpack", err)
 	}
 	made := map[string]bool{"": true}
 	mkdir := func(p string) error {
@@ -44,7 +45,7 @@ func Unpack(r io.ReaderAt, size int64, dst Dir, limits transfer.Limits) ([]trans
 			return nil
 		}
 		if err := dst.MkdirAll(p); err != nil {
-			return fmt.Errorf("unpack: create folder %q: %w", p, err)
+			return errs.Wrap("unpack: create folder "+strconv.Quote(p), err)
 		}
 		for ; p != ""; p = parent(p) {
 			made[p] = true
@@ -76,15 +77,16 @@ func Unpack(r io.ReaderAt, size int64, dst Dir, limits transfer.Limits) ([]trans
 
 // writeFile copies one entry, reading at most left+1 bytes (left < 0: no
 // limit) so a lying header cannot make it write more than the budget.
-func writeFile(dst Dir, name string, f *zip.File, left int64, buf []byte) (int64, error) {
+func writeFile(dst Dir, name string, f *zipread.File, left int64, buf []byte) (int64, error) {
+	q := strconv.Quote(name)
 	rc, err := f.Open()
 	if err != nil {
-		return 0, fmt.Errorf("unpack: open %q: %v: %w", name, err, transfer.ErrBadZip)
+		return 0, errs.Wrap("unpack: open "+q+": "+err.Error(), transfer.ErrBadZip)
 	}
 	defer rc.Close()
 	w, err := dst.Create(name)
 	if err != nil {
-		return 0, fmt.Errorf("unpack: create %q: %w", name, err)
+		return 0, errs.Wrap("unpack: create "+q, err)
 	}
 	var src io.Reader = rc
 	if left >= 0 {
@@ -93,17 +95,19 @@ func writeFile(dst Dir, name string, f *zip.File, left int64, buf []byte) (int64
 	n, err := io.CopyBuffer(w, src, buf)
 	if err != nil {
 		w.Close()
-		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, fmt.Errorf("unpack: %q: %v: %w", name, err, transfer.ErrBadZip)
+		// The zip's data is bad (a CRC or size that does not match,
+		// corrupt deflate data), or writing failed.
+		if errors.Is(err, zipread.ErrChecksum) || errors.Is(err, zipread.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, errs.Wrap("unpack: "+q+": "+err.Error(), transfer.ErrBadZip)
 		}
-		return n, fmt.Errorf("unpack: write %q: %w", name, err)
+		return n, errs.Wrap("unpack: write "+q, err)
 	}
 	if left >= 0 && n > left {
 		w.Close()
-		return n, fmt.Errorf("unpack: %q: %w", name, transfer.ErrTooLarge)
+		return n, errs.Wrap("unpack: "+q, transfer.ErrTooLarge)
 	}
 	if err := w.Close(); err != nil {
-		return n, fmt.Errorf("unpack: save %q: %w", name, err)
+		return n, errs.Wrap("unpack: save "+q, err)
 	}
 	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,6 +201,26 @@ func TestCorruptData(t *testing.T) {
 	if !errors.Is(err, transfer.ErrBadZip) {
 		t.Fatalf("got %v, want ErrBadZip", err)
 	}
+}
+
+// TestCorruptDeflate: deflate data that cannot be decompressed is
+// ErrBadZip, like a wrong CRC.
+func TestCorruptDeflate(t *testing.T) {
+	z := makeZip(t, []zent{{name: "f", body: strings.Repeat("some text ", 1000), method: zip.Deflate}})
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := zr.File[0].DataOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z[off] |= 0x6 // the first deflate block's type: the reserved one
+	_, err = Unpack(bytes.NewReader(z), int64(len(z)), newMemDir(), transfer.Limits{})
+	if !errors.Is(err, transfer.ErrBadZip) {
+		t.Fatalf("got %v, want ErrBadZip", err)
+	}
+	t.Logf("refused: %v", err)
 }
 
 func FuzzUnpack(f *testing.F) {
