@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wasmhole/wasmhole/core/client"
+	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/mailbox"
 	"github.com/wasmhole/wasmhole/internal/errs"
 )
@@ -133,7 +134,9 @@ func (w *Wormhole) attach(ws msgConn) {
 	w.conn = c
 	go c.writer()
 	go w.reader(c)
-	w.log.V(1).Info("connected", "url", w.url, "conn", c.n)
+	if logging.Enabled {
+		w.log.V(1).Info("connected", "url", w.url, "conn", c.n)
+	}
 	w.handle(mailbox.Connected{Now: time.Now()})
 }
 
@@ -151,12 +154,16 @@ func (w *Wormhole) reader(c *wsConn) {
 		}
 		if err != nil {
 			w.conn = nil
-			w.log.V(1).Info("connection lost", "conn", c.n, "err", err.Error())
+			if logging.Enabled {
+				w.log.V(1).Info("connection lost", "conn", c.n, "err", err.Error())
+			}
 			w.handle(mailbox.Disconnected{Now: time.Now(), Err: err})
 			w.mu.Unlock()
 			return
 		}
-		w.log.V(2).Info("received", "conn", c.n, "data", string(data))
+		if logging.Enabled {
+			w.log.V(2).Info("received", "conn", c.n, "data", string(data))
+		}
 		w.handle(mailbox.Received{Now: time.Now(), Data: data})
 		w.mu.Unlock()
 	}
@@ -176,7 +183,9 @@ func (w *Wormhole) dial() {
 			return
 		}
 		if err != nil {
-			w.log.V(1).Info("reconnect failed", "url", w.url, "err", err.Error())
+			if logging.Enabled {
+				w.log.V(1).Info("reconnect failed", "url", w.url, "err", err.Error())
+			}
 			w.handle(mailbox.Disconnected{Now: time.Now(), Err: err})
 			return
 		}
@@ -193,10 +202,14 @@ func (w *Wormhole) handle(ev client.Event) {
 			if w.conn == nil {
 				// The machine only sends while connected; losing this
 				// would be a bug, so say so loudly in the logs.
-				w.log.Error(errors.New("send without a connection"), "dropped", "data", string(a.Data))
+				if logging.Enabled {
+					w.log.Error(errors.New("send without a connection"), "dropped", "data", string(a.Data))
+				}
 				continue
 			}
-			w.log.V(2).Info("send", "conn", w.conn.n, "data", string(a.Data))
+			if logging.Enabled {
+				w.log.V(2).Info("send", "conn", w.conn.n, "data", string(a.Data))
+			}
 			w.conn.enqueue(a.Data)
 		case mailbox.Dial:
 			w.dial()
@@ -209,7 +222,9 @@ func (w *Wormhole) handle(ev client.Event) {
 		case mailbox.SetTimer:
 			w.stopTimer()
 			name := a.Name
-			w.log.V(1).Info("reconnecting", "after", a.After.String())
+			if logging.Enabled {
+				w.log.V(1).Info("reconnecting", "after", a.After.String())
+			}
 			w.timer = time.AfterFunc(a.After, func() {
 				w.mu.Lock()
 				defer w.mu.Unlock()
@@ -235,13 +250,19 @@ func (w *Wormhole) handle(ev client.Event) {
 			if w.err == nil {
 				w.err = a.Err
 			}
-			w.log.V(1).Info("session failed", "err", a.Err.Error())
+			if logging.Enabled {
+				w.log.V(1).Info("session failed", "err", a.Err.Error())
+			}
 		case client.Closed:
 			w.closed = true
 			w.cancel()
-			w.log.V(1).Info("closed", "mood", a.Mood)
+			if logging.Enabled {
+				w.log.V(1).Info("closed", "mood", a.Mood)
+			}
 		default:
-			w.log.V(1).Info("ignored action", "action", a)
+			if logging.Enabled {
+				w.log.V(1).Info("ignored action", "action", a)
+			}
 		}
 	}
 	close(w.changed)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/internal/errs"
 )
@@ -83,7 +84,9 @@ func (c *Client) ReceiveToDir(ctx context.Context, code, dir string, opts Accept
 			text = "refusing to overwrite existing " + filepath.Base(path)
 		}
 		if derr := o.decline(ctx, text); derr != nil {
-			c.Logger.V(1).Info("declining the offer", "error", derr)
+			if logging.Enabled {
+				c.Logger.V(1).Info("declining the offer", "error", derr)
+			}
 		}
 	}
 	return o, path, err

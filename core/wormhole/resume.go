@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/internal/errs"
@@ -305,7 +306,9 @@ func (r *resumer) run(ctx context.Context, conn net.Conn, key []byte) error {
 				lastErr = res.err
 				ev = transfer.ResumeLost{Now: time.Now()}
 				held, _ := r.heldNow()
-				r.c.Logger.Info("transit connection lost, resuming", "attempt", res.attempt, "held", held, "error", res.err)
+				if logging.Enabled {
+					r.c.Logger.Info("transit connection lost, resuming", "attempt", res.attempt, "held", held, "error", res.err)
+				}
 				if !waiting {
 					waiting = true
 					r.report(held, res.err)
@@ -408,7 +411,9 @@ func (r *resumer) dial(ctx context.Context, attempt int, peer *transfer.Resume, 
 	if m, err := transit.ParseMessage(peer.Transit); err == nil {
 		hints = m.Hints
 	} else {
-		r.c.Logger.Info("ignoring the peer's resume hints", "error", err)
+		if logging.Enabled {
+			r.c.Logger.Info("ignoring the peer's resume hints", "error", err)
+		}
 	}
 	return r.c.connectTransit(ctx, r.w, r.sender, r.own, hints, transfer.ResumeKeyPurpose(attempt))
 }

@@ -140,7 +140,9 @@ func (c *Client) newSession(ctx context.Context, versions []byte) (*Wormhole, er
 		changed: make(chan struct{}),
 		stored:  map[int]bool{},
 	}
-	w.log = w.log.WithValues("side", m.Mailbox().Side())
+	if logging.Enabled {
+		w.log = w.log.WithValues("side", m.Mailbox().Side())
+	}
 	w.sess, w.cancel = context.WithCancel(context.Background())
 
 	ws, err := dialWS(ctx, w.url)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transfer"
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/transitnet"
@@ -131,11 +132,15 @@ func goodbye(ctx context.Context, c *Client, w *Wormhole, cause error, verified 
 			text = textCancelled
 		}
 		if err := sendMsg(gctx, w, transfer.ErrorMessage(text)); err != nil {
-			c.Logger.V(1).Info("telling the peer about the failure", "error", err)
+			if logging.Enabled {
+				c.Logger.V(1).Info("telling the peer about the failure", "error", err)
+			}
 		}
 	}
 	if err := w.Close(gctx, mood); err != nil {
-		c.Logger.V(1).Info("closing the mailbox after a failure", "error", err)
+		if logging.Enabled {
+			c.Logger.V(1).Info("closing the mailbox after a failure", "error", err)
+		}
 	}
 }
 
@@ -145,7 +150,9 @@ func closeHappy(ctx context.Context, c *Client, w *Wormhole) {
 	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), goodbyeTimeout)
 	defer cancel()
 	if err := w.Close(gctx, moodHappy); err != nil {
-		c.Logger.V(1).Info("closing the mailbox", "error", err)
+		if logging.Enabled {
+			c.Logger.V(1).Info("closing the mailbox", "error", err)
+		}
 	}
 }
 
@@ -166,7 +173,9 @@ func (c *Client) openTransit() *ownTransit {
 	}
 	ln, hints, err := transitnet.Listen()
 	if err != nil {
-		c.Logger.Info("not listening for direct transit connections", "error", err)
+		if logging.Enabled {
+			c.Logger.Info("not listening for direct transit connections", "error", err)
+		}
 		return t
 	}
 	t.ln, t.msg.Hints.Direct = ln, hints
@@ -192,7 +201,9 @@ func (t *ownTransit) close() {
 func (c *Client) parsePeerTransit(raw []byte) transit.Hints {
 	m, err := transit.ParseMessage(raw)
 	if err != nil {
-		c.Logger.Info("ignoring the peer's transit message", "error", err)
+		if logging.Enabled {
+			c.Logger.Info("ignoring the peer's transit message", "error", err)
+		}
 		return transit.Hints{}
 	}
 	return m.Hints
@@ -221,11 +232,13 @@ func (c *Client) connectTransit(ctx context.Context, w *Wormhole, sender bool, o
 	if err != nil {
 		return nil, nil, errs.Wrap("wormhole: transit connection", err)
 	}
-	relay, via := false, ""
-	if tc, ok := conn.(*transitnet.Conn); ok {
-		relay, via = tc.Relay, tc.Desc
+	if logging.Enabled {
+		relay, via := false, ""
+		if tc, ok := conn.(*transitnet.Conn); ok {
+			relay, via = tc.Relay, tc.Desc
+		}
+		c.Logger.Info("transit connected", "relay", relay, "via", via, "remote", conn.RemoteAddr().String())
 	}
-	c.Logger.Info("transit connected", "relay", relay, "via", via, "remote", conn.RemoteAddr().String())
 	return conn, key, nil
 }
 

@@ -2,6 +2,9 @@
 
 package logging
 
+// Enabled is false: nothing is logged in the browser build.
+const Enabled = false
+
 // Logger discards everything. Its methods are the subset of logr.Logger's
 // that the core calls, so the same code builds for both.
 type Logger struct{}

@@ -6,4 +6,9 @@
 // the page logs. So under GOOS=js, Logger is an empty struct with the few
 // logr.Logger methods the core calls, and every call is a no-op. Native
 // callers pass any logr.Logger, exactly as before.
+//
+// A no-op call still costs its arguments: the []any built for it, each
+// value converted to an interface, strings formatted for it. Calls inside
+// `if logging.Enabled` leave no code at all in the browser build (in
+// core/wormhole about 4 KB of the wasm's gzip).
 package logging
