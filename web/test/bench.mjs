@@ -29,7 +29,10 @@
 // per core), WASMHOLE_BENCH_MEMORY=0 skips the memory pass,
 // WASMHOLE_BENCH_THREADS=1 prints the Chromium threads that used the CPU,
 // WASMHOLE_BENCH_DIRECTIONS ("send,receive") picks the page's directions,
-// WASMHOLE_BENCH_GC=1 collects garbage before each memory sample.
+// WASMHOLE_BENCH_GC=1 collects garbage before each memory sample,
+// WASMHOLE_BENCH_TRACE=1 prints every memory sample (MiB per session),
+// WASMHOLE_BENCH_CHROMIUM_ARGS adds Chromium flags (e.g. --js-flags=--trace-gc,
+// printed with WASMHOLE_DEBUG=1).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -220,8 +223,12 @@ async function chromium(url, cdp = false) {
   ];
   if (cdp) args.push('--remote-debugging-pipe', '--enable-precise-memory-info');
   if (process.env.WASMHOLE_DEBUG) args.push('--enable-logging=stderr');
+  if (process.env.WASMHOLE_BENCH_CHROMIUM_ARGS) args.push(...process.env.WASMHOLE_BENCH_CHROMIUM_ARGS.split(' '));
   const proc = spawn(CHROMIUM, [...args, cdp ? 'about:blank' : url], {
-    stdio: cdp ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'],
+    stdio: cdp ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout.on('data', (d) => {
+    if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[chromium out] ${d}`);
   });
   proc.stderr.on('data', (d) => {
     if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[chromium] ${d}`);
@@ -378,6 +385,8 @@ async function ceilingReceive() {
 
 // ---- memory (a separate, untimed pass over the DevTools protocol) ------
 
+const mibOf = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
+
 async function memoryPass() {
   const b = await chromium(pageURL, true);
   try {
@@ -415,6 +424,7 @@ async function memoryPass() {
         while (on) {
           const m = await sample();
           if (m.total > peak.total) peak = m;
+          if (process.env.WASMHOLE_BENCH_TRACE) console.error(`sample ${JSON.stringify(mibOf(m))}`);
           await new Promise((r) => setTimeout(r, 200));
         }
       })();
