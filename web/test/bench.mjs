@@ -468,10 +468,11 @@ async function memoryPass() {
     // the discarding sink: its chunks would be garbage in this page's heap.
     const downloads = path.join(work, 'downloads');
     await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-    const receiving = await watch(profiled('receive', () => pyToPage(true)));
+    let rate = 0; // MB/s into the download, for comparisons (sampled, so not the timed figure)
+    const receiving = await watch(profiled('receive', () => pyToPage(true).then((r) => (rate = r))));
     await fsp.rm(downloads, { recursive: true, force: true });
     const mib = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
-    return { sending: mib(sending), receiving: mib(receiving) };
+    return { sending: mib(sending), receiving: mib(receiving), download_mb_per_s: +rate.toFixed(1) };
   } finally {
     await b.close();
   }
@@ -589,6 +590,7 @@ if (results.peak_memory_mib) {
       `(wasm + JS heaps + ArrayBuffers of the page and its workers)`,
   );
   console.log(`  sending:   ${JSON.stringify(m.sending)}\n  receiving: ${JSON.stringify(m.receiving)}`);
+  console.log(`  the streamed download arrived at ${m.download_mb_per_s} MB/s (while sampled)`);
 }
 console.log(
   `wasm: ${(results.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzip -9, ${(results.wasm_brotli_bytes / 1e6).toFixed(2)} MB brotli`,
