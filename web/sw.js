@@ -48,11 +48,15 @@ sw.addEventListener('message', (e) => {
 // external-memory mark that starts one, and detaching it (transfer to
 // length 0) frees it at once. Without it, this worker's first collection
 // starts only when ~60 MiB of chunks wait for it; after one, V8 sets the
-// mark from what survived, a few MiB (web/README.md, "Downloads").
+// mark from what survived, a few MiB (web/README.md, "Memory while receiving").
 function startCollection() {
   const ab = /** @type {{transfer?: (n: number) => ArrayBuffer}} */ (/** @type {unknown} */ (ArrayBuffer.prototype));
   if (typeof ab.transfer !== 'function') return; // ES2024; where missing, nothing is allocated
-  ab.transfer.call(new ArrayBuffer(64 << 20), 0);
+  try {
+    ab.transfer.call(new ArrayBuffer(64 << 20), 0);
+  } catch {
+    // Short of memory: the download goes on without it.
+  }
 }
 
 // pace allocates a short-lived array of a quarter of each chunk's size.
@@ -61,7 +65,7 @@ function startCollection() {
 // after some tens of MiB of them, but moves it on mostly as JS allocates,
 // and this worker allocates next to nothing per chunk, so a started
 // collection finished only 60-140 MiB later; with this allocation it
-// finishes within a few MiB (measured: web/README.md, "Downloads").
+// finishes within a few MiB (measured: web/README.md, "Memory while receiving").
 let paced = null;
 function pace(bytes) {
   paced = new Array(bytes >> 4).fill(0);

@@ -171,7 +171,7 @@ export function receive(a) {
  * detaching an ArrayBuffer (transfer to length 0) gives its memory back at
  * once, while a dropped one waits for a full garbage collection of this
  * worker, which V8 starts only after tens of MiB of them (web/README.md,
- * "Receiving, measured again"). A plain WebSocket's messages (jsreader_js.go
+ * "Memory while receiving"). A plain WebSocket's messages (jsreader_js.go
  * hands out views) are left alone.
  */
 function release(value) {
