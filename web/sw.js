@@ -49,6 +49,7 @@ sw.addEventListener('message', (e) => {
 // length 0) frees it at once. Without it, this worker's first collection
 // starts only when ~60 MiB of chunks wait for it; after one, V8 sets the
 // mark from what survived, a few MiB (web/README.md, "Memory while receiving").
+const COLLECT_EVERY = 32 << 20;
 function startCollection() {
   const ab = /** @type {{transfer?: (n: number) => ArrayBuffer}} */ (/** @type {unknown} */ (ArrayBuffer.prototype));
   if (typeof ab.transfer !== 'function') return; // ES2024; where missing, nothing is allocated
@@ -99,6 +100,7 @@ sw.addEventListener('fetch', (e) => {
   pending.delete(m[1]);
   clearTimeout(dl.timer);
   startCollection();
+  let sinceCollection = 0; // chunk bytes since the last startCollection
   const port = dl.port;
   let waiting = null; // resolves the pending pull()
   let finished = false;
@@ -111,6 +113,11 @@ sw.addEventListener('fetch', (e) => {
           if (msg.type === 'chunk') {
             controller.enqueue(new Uint8Array(msg.data));
             pace(msg.data.byteLength);
+            sinceCollection += msg.data.byteLength;
+            if (sinceCollection >= COLLECT_EVERY) {
+              sinceCollection = 0;
+              startCollection();
+            }
           } else if (msg.type === 'end') {
             finished = true;
             controller.close();
