@@ -48,7 +48,9 @@ sw.addEventListener('message', (e) => {
 // external-memory mark that starts one, and detaching it (transfer to
 // length 0) frees it at once. Without it, this worker's first collection
 // starts only when ~60 MiB of chunks wait for it; after one, V8 sets the
-// mark from what survived, a few MiB (web/README.md, "Memory while receiving").
+// mark from what survived, a few MiB, but raises it as the heap grows, so
+// a download starts one again every COLLECT_EVERY bytes (web/README.md,
+// "Memory while receiving").
 const COLLECT_EVERY = 32 << 20;
 function startCollection() {
   const ab = /** @type {{transfer?: (n: number) => ArrayBuffer}} */ (/** @type {unknown} */ (ArrayBuffer.prototype));
