@@ -148,6 +148,7 @@ export function receive(a) {
         }
         const v = typeof r.value === 'string' ? new TextEncoder().encode(r.value) : new Uint8Array(r.value);
         for (const b of framer.push(v)) await dispatch(b);
+        release(r.value);
       }
       const last = framer.flush();
       if (last) await dispatch(last);
@@ -163,6 +164,18 @@ export function receive(a) {
     }
   });
   return j;
+}
+
+/**
+ * release frees a WebSocketStream message the Framer has copied, now:
+ * detaching an ArrayBuffer (transfer to length 0) gives its memory back at
+ * once, while a dropped one waits for a full garbage collection of this
+ * worker, which V8 starts only after tens of MiB of them (web/README.md,
+ * "Memory while receiving"). A plain WebSocket's messages (jsreader_js.go
+ * hands out views) are left alone.
+ */
+function release(value) {
+  if (value instanceof ArrayBuffer && typeof value.transfer === 'function') value.transfer(0);
 }
 
 /**

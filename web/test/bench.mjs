@@ -29,7 +29,10 @@
 // per core), WASMHOLE_BENCH_MEMORY=0 skips the memory pass,
 // WASMHOLE_BENCH_THREADS=1 prints the Chromium threads that used the CPU,
 // WASMHOLE_BENCH_DIRECTIONS ("send,receive") picks the page's directions,
-// WASMHOLE_BENCH_GC=1 collects garbage before each memory sample.
+// WASMHOLE_BENCH_GC=1 collects garbage before each memory sample,
+// WASMHOLE_BENCH_TRACE=1 prints every memory sample (MiB per session),
+// WASMHOLE_BENCH_CHROMIUM_ARGS adds Chromium flags (e.g. --js-flags=--trace-gc,
+// printed with WASMHOLE_DEBUG=1).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -258,8 +261,12 @@ async function chromium(url, cdp = false) {
   ];
   if (cdp) args.push('--remote-debugging-pipe', '--enable-precise-memory-info');
   if (process.env.WASMHOLE_DEBUG) args.push('--enable-logging=stderr');
+  if (process.env.WASMHOLE_BENCH_CHROMIUM_ARGS) args.push(...process.env.WASMHOLE_BENCH_CHROMIUM_ARGS.split(' '));
   const proc = spawn(CHROMIUM, [...args, cdp ? 'about:blank' : url], {
-    stdio: cdp ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe'],
+    stdio: cdp ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout.on('data', (d) => {
+    if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[chromium out] ${d}`);
   });
   proc.stderr.on('data', (d) => {
     if (process.env.WASMHOLE_DEBUG) process.stderr.write(`[chromium] ${d}`);
@@ -416,6 +423,8 @@ async function ceilingReceive() {
 
 // ---- memory (a separate, untimed pass over the DevTools protocol) ------
 
+const mibOf = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
+
 async function memoryPass() {
   const b = await chromium(pageURL, true);
   try {
@@ -453,6 +462,7 @@ async function memoryPass() {
         while (on) {
           const m = await sample();
           if (m.total > peak.total) peak = m;
+          if (process.env.WASMHOLE_BENCH_TRACE) console.error(`sample ${JSON.stringify(mibOf(m))}`);
           await new Promise((r) => setTimeout(r, 200));
         }
       })();
@@ -496,10 +506,11 @@ async function memoryPass() {
     // the discarding sink: its chunks would be garbage in this page's heap.
     const downloads = path.join(work, 'downloads');
     await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-    const receiving = await watch(profiled('receive', () => pyToPage(true)));
+    let rate = 0; // MB/s into the download, for comparisons (sampled, so not the timed figure)
+    const receiving = await watch(profiled('receive', () => pyToPage(true).then((r) => (rate = r))));
     await fsp.rm(downloads, { recursive: true, force: true });
     const mib = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
-    return { sending: mib(sending), receiving: mib(receiving) };
+    return { sending: mib(sending), receiving: mib(receiving), download_mb_per_s: +rate.toFixed(1) };
   } finally {
     await b.close();
   }
@@ -622,6 +633,7 @@ if (results.peak_memory_mib) {
       `(wasm + JS heaps + ArrayBuffers of the page and its workers)`,
   );
   console.log(`  sending:   ${JSON.stringify(m.sending)}\n  receiving: ${JSON.stringify(m.receiving)}`);
+  console.log(`  the streamed download arrived at ${m.download_mb_per_s} MB/s (while sampled)`);
 }
 console.log(
   `wasm: ${(results.wasm_gzip_bytes / 1e6).toFixed(2)} MB gzip -9, ${(results.wasm_brotli_bytes / 1e6).toFixed(2)} MB brotli`,
