@@ -43,8 +43,25 @@ func backlog([]js.Value) any {
 func receiveProgress(e emitter) (progress func(got, total int64), stop func()) {
 	transitnet.ResetBacklogPeak()
 	var mu sync.Mutex
-	started, lagging := false, false
+	started, lagging, reported := false, false, false
 	var last time.Time
+	// check runs every tick, and once more as the receive ends: a backlog
+	// that rose past the mark between two ticks (a loaded machine can
+	// starve the ticker) is still reported once, from its peak, even when
+	// the bound then failed the receive and emptied it.
+	check := func(final bool) {
+		queued, peak := transitnet.Backlog()
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case started && !lagging && (queued > transitnet.LaggingMark || !reported && peak > transitnet.LaggingMark):
+			lagging, reported = true, true
+			e.emit("status", map[string]any{"status": "lagging", "queued": float64(max(queued, peak))})
+		case !final && lagging && queued < transitnet.LaggingMark/4:
+			lagging = false
+			e.emit("status", map[string]any{"status": "transferring"})
+		}
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	done := make(chan struct{})
 	go func() {
@@ -53,18 +70,8 @@ func receiveProgress(e emitter) (progress func(got, total int64), stop func()) {
 			case <-done:
 				return
 			case <-tick.C:
+				check(false)
 			}
-			queued, _ := transitnet.Backlog()
-			mu.Lock()
-			switch {
-			case started && !lagging && queued > transitnet.LaggingMark:
-				lagging = true
-				e.emit("status", map[string]any{"status": "lagging", "queued": float64(queued)})
-			case lagging && queued < transitnet.LaggingMark/4:
-				lagging = false
-				e.emit("status", map[string]any{"status": "transferring"})
-			}
-			mu.Unlock()
 		}
 	}()
 	progress = func(got, total int64) {
@@ -83,6 +90,6 @@ func receiveProgress(e emitter) (progress func(got, total int64), stop func()) {
 		e.emit("progress", map[string]any{"got": float64(got), "total": float64(total),
 			"queued": float64(queued), "queuedPeak": float64(peak)})
 	}
-	stop = func() { tick.Stop(); close(done) }
+	stop = func() { tick.Stop(); close(done); check(true) }
 	return progress, stop
 }
