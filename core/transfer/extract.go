@@ -197,7 +197,7 @@ func readLink(f *zipread.File, left int64) (string, error) {
 // Unicode rules. "a/../b" is refused because "a" could be a link.
 func checkLinkTarget(name, target string) error {
 	bad := func(why string) error {
-		return errs.Wrap("symlink "+strconv.Quote(name)+" -> "+quoteCut(target, 200)+": "+why, ErrUnsafeSymlink)
+		return errs.Wrap("symlink "+strconv.Quote(name)+" -> "+quote(target, 200)+": "+why, ErrUnsafeSymlink)
 	}
 	if target == "" || !utf8.ValidString(target) {
 		return bad("empty or not UTF-8")
@@ -227,17 +227,6 @@ func checkLinkTarget(name, target string) error {
 		}
 	}
 	return nil
-}
-
-// quoteCut quotes the first n runes of s, as fmt's %.nq does.
-func quoteCut(s string, n int) string {
-	for i := range s {
-		if n--; n < 0 {
-			s = s[:i]
-			break
-		}
-	}
-	return strconv.Quote(s)
 }
 
 // entryTime is the modification time of an entry. Without an extended

@@ -53,8 +53,8 @@ func TestZipMessages(t *testing.T) {
 		t.Errorf("hex16 = %q, want %q", got, want)
 	}
 	for _, s := range []string{"", "short", strings.Repeat("ü", 300), "\xff\xfe" + strings.Repeat("x", 300)} {
-		if got, want := quoteCut(s, 200), fmt.Sprintf("%.200q", s); got != want {
-			t.Errorf("quoteCut = %s, want %s", got, want)
+		if got, want := quote(s, 200), fmt.Sprintf("%.200q", s); got != want {
+			t.Errorf("quote = %s, want %s", got, want)
 		}
 	}
 }
