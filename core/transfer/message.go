@@ -199,7 +199,7 @@ func (m *Message) Encode() ([]byte, error) {
 		case m.Answer != nil:
 			o.Object("answer", m.Answer.appendTo)
 		case m.Transit != nil:
-			o.Raw("transit", compact(m.Transit))
+			o.Raw("transit", jsonx.Compact(m.Transit))
 		case m.Error != "":
 			o.String("error", m.Error)
 		default:

@@ -67,7 +67,7 @@ func (r *Resume) MarshalJSON() ([]byte, error) {
 	}
 	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
 		o.Int("attempt", int64(r.Attempt))
-		o.Raw("transit", compact(r.Transit))
+		o.Raw("transit", jsonx.Compact(r.Transit))
 		if r.HasOffset {
 			o.Int("offset", r.Offset)
 			if len(r.SHA256) > 0 {

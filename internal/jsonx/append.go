@@ -190,3 +190,45 @@ func AppendFloat(dst []byte, f float64) []byte {
 	}
 	return dst
 }
+
+// Compact returns the valid JSON b without the white space outside its
+// strings, and with "<", ">", "&", U+2028 and U+2029 inside them escaped:
+// the bytes encoding/json writes for a json.RawMessage. For input that is
+// not valid JSON the result is unspecified.
+func Compact(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case !inString:
+			switch c {
+			case ' ', '\t', '\n', '\r':
+				continue
+			case '"':
+				inString = true
+			}
+			out = append(out, c)
+		case c == '\\':
+			out = append(out, c, b[i+1])
+			i++
+		case c == '"':
+			inString = false
+			out = append(out, c)
+		case c == '<':
+			out = append(out, `\u003c`...)
+		case c == '>':
+			out = append(out, `\u003e`...)
+		case c == '&':
+			out = append(out, `\u0026`...)
+		case c == 0xe2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xa8 || b[i+2] == 0xa9):
+			// U+2028 and U+2029, which JavaScript once took for newlines
+			out = append(out, `\u202`...)
+			out = append(out, "89"[b[i+2]-0xa8])
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}

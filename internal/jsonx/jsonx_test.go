@@ -194,6 +194,19 @@ func TestAppendMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+func TestCompactMatchesEncodingJSON(t *testing.T) {
+	for _, raw := range []string{`{}`, ` { "a" : [ 1 , 2 ] ,
+	"b":"<x> & \u2028 \"q\" \\" } `, "[\"\u2028\u2029 ok\"]", `"tab\tand space"`} {
+		want, err := json.Marshal(json.RawMessage(raw))
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		if got := Compact([]byte(raw)); !bytes.Equal(got, want) {
+			t.Errorf("Compact(%q) = %s, want %s", raw, got, want)
+		}
+	}
+}
+
 // FuzzParse holds Parse to encoding/json: the same inputs are valid, they
 // decode to the same tree, and strings written by AppendString read back.
 func FuzzParse(f *testing.F) {
@@ -218,6 +231,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if got := tree(v); !reflect.DeepEqual(got, want) {
 			t.Fatalf("Parse(%q) = %#v, encoding/json %#v", data, got, want)
+		}
+		if std, _ := json.Marshal(json.RawMessage(data)); !bytes.Equal(Compact(data), std) {
+			t.Fatalf("Compact(%q) = %s, encoding/json %s", data, Compact(data), std)
 		}
 		if v.Kind() == String {
 			s, _ := v.Str()
