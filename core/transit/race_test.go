@@ -151,7 +151,35 @@ func TestRace(t *testing.T) {
 				{ev: Start{}, want: acts(timeoutTimer, dialTCP(1, "relay:4001", true))},
 				{ev: Connected{1}, want: []Action{Write{1, relayLine}}},
 				{ev: Data{1, cat([]byte("ok\n"), sendHS, goLine)}, want: []Action{
-					Write{1, recvHS}, Won{ID: 1, Leftover: []byte{}, Relay: true, Desc: "relay tcp:relay:4001"}}},
+					SetTimer{"hold/1", HoldDelay}, Write{1, recvHS}, Won{ID: 1, Leftover: []byte{}, Relay: true, Desc: "relay tcp:relay:4001"}}},
+			},
+		},
+		{
+			name: "relay receiver answers the sender's handshake instead of speaking first",
+			cfg:  func() RaceConfig { c := cfg(false); c.Peer.Relays = []RelayHint{tcpRelay("relay:4001", 0)}; return c },
+			steps: []step{
+				{ev: Start{}, want: acts(timeoutTimer, dialTCP(1, "relay:4001", true))},
+				{ev: Connected{1}, want: []Action{Write{1, relayLine}}},
+				{ev: Data{1, []byte("ok\n")}, want: []Action{SetTimer{"hold/1", HoldDelay}}},
+				{ev: Data{1, sendHS[:9]}, want: nil},
+				{ev: Data{1, sendHS[9:]}, want: []Action{Write{1, recvHS}}},
+				{ev: TimerFired{"hold/1"}, want: nil},
+				{ev: Data{1, goLine}, want: []Action{Won{ID: 1, Leftover: []byte{}, Relay: true, Desc: "relay tcp:relay:4001"}}},
+			},
+		},
+		{
+			name: "relay receiver speaks after the hold if the sender waits for it",
+			cfg:  func() RaceConfig { c := cfg(false); c.Peer.Relays = []RelayHint{tcpRelay("relay:4001", 0)}; return c },
+			steps: []step{
+				{ev: Start{}, want: acts(timeoutTimer, dialTCP(1, "relay:4001", true))},
+				{ev: Connected{1}, want: []Action{Write{1, relayLine}}},
+				{ev: TimerFired{"hold/1"}, want: nil},
+				{ev: Data{1, []byte("ok\n")}, want: []Action{SetTimer{"hold/1", HoldDelay}}},
+				{ev: TimerFired{"hold/1"}, want: []Action{Write{1, recvHS}}},
+				{ev: TimerFired{"hold/1"}, want: nil},
+				{ev: TimerFired{"hold/x"}, want: nil},
+				{ev: Data{1, sendHS}, want: nil},
+				{ev: Data{1, goLine}, want: []Action{Won{ID: 1, Leftover: []byte{}, Relay: true, Desc: "relay tcp:relay:4001"}}},
 			},
 		},
 		{
@@ -380,7 +408,7 @@ func TestRaceAcceptedBeforeStart(t *testing.T) {
 // the machine gets deep: handshake fragments, relay answers, timers.
 func raceEvents(data []byte) []Event {
 	menu := [][]byte{relayOK, sendHS, recvHS, goLine, nevermind, []byte("impatient\n"), sendHS[:7], recvHS[20:], []byte("ok\n" + string(recvHS))}
-	timers := []string{TimerTimeout, "relay/0", "relay/1", "conn/1", "conn/2", "conn/-1", "conn/x"}
+	timers := []string{TimerTimeout, "relay/0", "relay/1", "conn/1", "conn/2", "conn/-1", "conn/x", "hold/1", "hold/2", "hold/x"}
 	var evs []Event
 	for len(data) >= 2 {
 		op, arg := data[0], data[1]
@@ -423,8 +451,12 @@ func FuzzRace(f *testing.F) {
 		c.OwnRelays = []RelayHint{tcpRelay("s:1", 1)}
 		r := NewRace(c)
 		relays := map[int]bool{}
-		fed := map[int]bool{}   // a relay connection got data
-		writes := map[int]int{} // writes before that
+		fed := map[int]bool{}            // a relay connection got data
+		writes := map[int]int{}          // writes before that
+		own, hs := recvHS, map[int]int{} // own handshakes written
+		if c.Sender {
+			own = sendHS
+		}
 		terminal := false
 		for _, ev := range raceEvents(data) {
 			if d, ok := ev.(Data); ok {
@@ -446,6 +478,11 @@ func FuzzRace(f *testing.F) {
 						relays[a.ID] = true
 					}
 				case Write:
+					if bytes.Equal(a.Bytes, own) {
+						if hs[a.ID]++; hs[a.ID] > 1 {
+							t.Fatalf("handshake written twice on %d", a.ID)
+						}
+					}
 					if relays[a.ID] && !fed[a.ID] {
 						if writes[a.ID]++; writes[a.ID] > 1 || !bytes.Equal(a.Bytes, relayLine) {
 							t.Fatalf("wrote %q to a relay before it answered", a.Bytes)
