@@ -16,8 +16,10 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change: $unformatted" >&2
   exit 1
 fi
-go vet ./...
-staticcheck ./...
+# npm packages may carry Go code of their own (flatted does); it is not ours to check.
+pkgs=$(go list ./... | grep -v /node_modules/)
+go vet $pkgs
+staticcheck $pkgs
 GOOS=js GOARCH=wasm go vet ./core/... ./wasm/... ./relay/worker/...
 
 echo "== JS: prettier, eslint, tsc (JSDoc types of the files marked // @ts-check)"
@@ -27,7 +29,7 @@ npx --no-install tsc -p jsconfig.json
 npx --no-install tsc -p jsconfig.worker.json
 
 echo "== go test"
-go test -timeout 30m ./...
+go test -timeout 30m $pkgs
 
 echo "== browser tests"
 scripts/build-web.sh >/dev/null
