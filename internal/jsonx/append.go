@@ -53,13 +53,7 @@ func (o *Obj) Null(k string) { o.key(k); o.b = append(o.b, "null"...) }
 
 // Raw appends a member whose value is already encoded JSON, such as a
 // Value's Raw bytes. An empty raw is written as null.
-func (o *Obj) Raw(k string, raw []byte) {
-	o.key(k)
-	if len(raw) == 0 {
-		raw = []byte("null")
-	}
-	o.b = append(o.b, raw...)
-}
+func (o *Obj) Raw(k string, raw []byte) { o.key(k); o.b = appendRaw(o.b, raw) }
 
 // Object appends a member that is an object, written by f.
 func (o *Obj) Object(k string, f func(o *Obj)) { o.key(k); o.b = AppendObject(o.b, f) }
@@ -97,12 +91,14 @@ func (a *Arr) Int(v int64) { a.sep(); a.b = strconv.AppendInt(a.b, v, 10) }
 func (a *Arr) Float(v float64) { a.sep(); a.b = AppendFloat(a.b, v) }
 
 // Raw appends an element that is already encoded JSON.
-func (a *Arr) Raw(raw []byte) {
-	a.sep()
+func (a *Arr) Raw(raw []byte) { a.sep(); a.b = appendRaw(a.b, raw) }
+
+// appendRaw appends already encoded JSON, or null for none.
+func appendRaw(b, raw []byte) []byte {
 	if len(raw) == 0 {
-		raw = []byte("null")
+		return append(b, "null"...)
 	}
-	a.b = append(a.b, raw...)
+	return append(b, raw...)
 }
 
 // Object appends an element that is an object, written by f.

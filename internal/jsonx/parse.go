@@ -229,10 +229,7 @@ func (p *parser) object(depth int) (Value, error) {
 		return Value{}, ErrDepth
 	}
 	v := Value{kind: Object}
-	p.pos++ // '{'
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
+	if p.open('}') {
 		return v, nil
 	}
 	for {
@@ -254,19 +251,12 @@ func (p *parser) object(depth int) (Value, error) {
 			return Value{}, err
 		}
 		v.members = append(v.members, Member{key, val})
-		p.space()
-		if p.pos >= len(p.data) {
-			return Value{}, p.fail()
+		more, err := p.more('}')
+		if err != nil {
+			return Value{}, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.space()
-		case '}':
-			p.pos++
+		if !more {
 			return v, nil
-		default:
-			return Value{}, p.fail()
 		}
 	}
 }
@@ -276,10 +266,7 @@ func (p *parser) array(depth int) (Value, error) {
 		return Value{}, ErrDepth
 	}
 	v := Value{kind: Array}
-	p.pos++ // '['
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
+	if p.open(']') {
 		return v, nil
 	}
 	for {
@@ -288,21 +275,45 @@ func (p *parser) array(depth int) (Value, error) {
 			return Value{}, err
 		}
 		v.items = append(v.items, item)
-		p.space()
-		if p.pos >= len(p.data) {
-			return Value{}, p.fail()
+		more, err := p.more(']')
+		if err != nil {
+			return Value{}, err
 		}
+		if !more {
+			return v, nil
+		}
+	}
+}
+
+// open steps over an opening bracket and the space after it, and reports
+// whether the container is empty (closer follows at once, and is consumed).
+func (p *parser) open(closer byte) bool {
+	p.pos++
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == closer {
+		p.pos++
+		return true
+	}
+	return false
+}
+
+// more steps over what follows a member or an item: a comma and the space
+// after it (another one follows) or closer (the container is done).
+// Anything else is a syntax error.
+func (p *parser) more(closer byte) (bool, error) {
+	p.space()
+	if p.pos < len(p.data) {
 		switch p.data[p.pos] {
 		case ',':
 			p.pos++
 			p.space()
-		case ']':
+			return true, nil
+		case closer:
 			p.pos++
-			return v, nil
-		default:
-			return Value{}, p.fail()
+			return false, nil
 		}
 	}
+	return false, p.fail()
 }
 
 // number checks the RFC 8259 grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
