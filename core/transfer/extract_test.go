@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wasmhole/wasmhole/internal/peers"
 )
 
 // zEnt describes one entry of a hand-made (possibly hostile) zip.
@@ -203,7 +205,7 @@ with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
 `
 
 func TestExtractPythonZip(t *testing.T) {
-	py := python(t)
+	py := peers.Python(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	zipPath := filepath.Join(dir, "py.zip")
@@ -266,7 +268,7 @@ with zipfile.ZipFile(sys.stdout.buffer, "w", compression=zipfile.ZIP_STORED) as 
 `
 
 func TestExtractPythonStreamedZip(t *testing.T) {
-	py := python(t)
+	py := peers.Python(t)
 	data, err := exec.Command(py, "-c", pyStreamZip).Output()
 	if err != nil {
 		t.Fatalf("python: %v", err)

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/wasmhole/wasmhole/internal/peers"
 )
 
 func strp(s string) *string { return &s }
@@ -199,7 +201,7 @@ func TestPeerError(t *testing.T) {
 // json.loads (wormhole.util dict_to_bytes / bytes_to_dict): both directions
 // must agree.
 func TestMessagesWithPython(t *testing.T) {
-	py := python(t)
+	py := peers.Python(t)
 	script := `
 import sys, json
 from wormhole.util import dict_to_bytes, bytes_to_dict
@@ -250,18 +252,4 @@ for d in out:
 			t.Errorf("line %d: %s parsed as %+v, want %+v", i, line, got, want[i])
 		}
 	}
-}
-
-// python returns the Debian python3 that has the reference wormhole
-// package; missing locally is a skip, missing in CI a failure.
-func python(t testing.TB) string {
-	t.Helper()
-	const py = "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s missing in CI: %v", py, err)
-		}
-		t.Skipf("%s missing: %v", py, err)
-	}
-	return py
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/peers"
 )
 
 // zeroReader yields left zero bytes: a virtual file of any size.
@@ -93,7 +95,7 @@ json.dump(out, sys.stdout)
 
 func checkBigWithPython(t *testing.T, path, last string, testzip bool, sizes map[string]int64, lastContent string) {
 	t.Helper()
-	py := python(t)
+	py := peers.Python(t)
 	tz := "0"
 	if testzip {
 		tz = "1"

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/peers"
 )
 
 var testTime = time.Date(2024, 5, 6, 7, 8, 10, 0, time.UTC)
@@ -201,7 +203,7 @@ json.dump(out, sys.stdout)
 // receiver's extraction loop (slow for tens of thousands of files).
 func checkPythonZip(t *testing.T, path string, want map[string][]byte, extract bool) {
 	t.Helper()
-	py := python(t)
+	py := peers.Python(t)
 	x := "0"
 	if extract {
 		x = "1"

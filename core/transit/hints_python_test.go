@@ -40,7 +40,7 @@ func TestPythonHints(t *testing.T) {
 		Relays: []RelayHint{{Name: "mixed", TCP: []DirectHint{{Hostname: "t.example", Port: 4001, Priority: 2}}, WebSocket: []WebSocketHint{{URL: "wss://t.example/"}}}},
 	}}
 	in, _ := ours.MarshalJSON()
-	cmd := exec.Command("/usr/bin/python3", "-c", pyHints)
+	cmd := exec.Command(peers.PythonPath, "-c", pyHints)
 	cmd.Stdin = strings.NewReader(string(in))
 	out, err := cmd.Output()
 	if err != nil {

@@ -485,7 +485,7 @@ func startPython(t testing.TB, cfg map[string]any) *pyPeer {
 	t.Helper()
 	peers.NeedPython(t, "wormhole.transit")
 	arg, _ := json.Marshal(cfg)
-	cmd := exec.Command("/usr/bin/python3", "testdata/pytransit.py", string(arg))
+	cmd := exec.Command(peers.PythonPath, "testdata/pytransit.py", string(arg))
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()

@@ -194,11 +194,27 @@ func Need(t testing.TB, programs ...string) {
 	}
 }
 
-// NeedPython skips (fails in CI) unless /usr/bin/python3 can import every module.
+// PythonPath is Debian's python3, the one the reference wormhole packages
+// are installed for.
+const PythonPath = "/usr/bin/python3"
+
+// Python returns PythonPath; missing, it skips the test (fails it in CI).
+func Python(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(PythonPath); err != nil {
+		if CI() {
+			t.Fatalf("%s missing in CI: %v", PythonPath, err)
+		}
+		t.Skipf("%s missing: %v", PythonPath, err)
+	}
+	return PythonPath
+}
+
+// NeedPython skips (fails in CI) unless PythonPath can import every module.
 func NeedPython(t testing.TB, modules ...string) {
 	t.Helper()
 	args := []string{"-c", "import " + strings.Join(modules, ", ")}
-	if err := exec.Command("/usr/bin/python3", args...).Run(); err != nil {
+	if err := exec.Command(PythonPath, args...).Run(); err != nil {
 		if CI() {
 			t.Fatalf("python modules %v not importable: %v", modules, err)
 		}

@@ -11,19 +11,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
-)
 
-func python(t testing.TB) string {
-	t.Helper()
-	const py = "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s missing in CI: %v", py, err)
-		}
-		t.Skipf("%s missing: %v", py, err)
-	}
-	return py
-}
+	"github.com/wasmhole/wasmhole/internal/peers"
+)
 
 // pyZip64 writes zips with Python's zipfile (the module the Python
 // wormhole CLI zips folders with): more entries than a classic end record
@@ -43,7 +33,7 @@ with zipfile.ZipFile(sys.argv[2], "w", compression=zipfile.ZIP_DEFLATED) as zf:
 `
 
 func TestZip64Python(t *testing.T) {
-	py := python(t)
+	py := peers.Python(t)
 	dir := t.TempDir()
 	many, forced := filepath.Join(dir, "many.zip"), filepath.Join(dir, "forced.zip")
 	if out, err := exec.Command(py, "-c", pyZip64, many, forced).CombinedOutput(); err != nil {
@@ -92,7 +82,7 @@ with zipfile.ZipFile(sys.argv[1]) as zf:
 // TestRawZip64Python: the hand-made Zip64 layouts of the tests are real
 // Zip64, as an independent reader sees them.
 func TestRawZip64Python(t *testing.T) {
-	py := python(t)
+	py := peers.Python(t)
 	for _, tc := range acceptTests {
 		if tc.name != "Zip64 extra fields and end record" {
 			continue
