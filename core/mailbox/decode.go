@@ -3,7 +3,6 @@ package mailbox
 import (
 	"bytes"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 
@@ -113,12 +112,10 @@ func ParseServerMessage(data []byte) (*ServerMessage, error) {
 	return m, nil
 }
 
-// num returns v as a float64 if it is a finite JSON number, else 0.
+// num returns v as a float64 if it is a JSON number within float64's
+// range, else 0.
 func num(v jsonx.Value) float64 {
-	f, ok := v.Float()
-	if !ok || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0
-	}
+	f, _ := v.Float()
 	return f
 }
 

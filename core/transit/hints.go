@@ -206,10 +206,8 @@ func objects(v jsonx.Value) []jsonx.Value {
 // priority is a hint's priority; missing or not a number means 0, as in
 // Python.
 func priority(obj jsonx.Value) float64 {
-	if p, ok := obj.Get("priority").Float(); ok {
-		return p
-	}
-	return 0 // beyond float64 too, where Float gives ±Inf
+	p, _ := obj.Get("priority").Float()
+	return p
 }
 
 func contains(list []string, s string) bool {

@@ -128,8 +128,8 @@ func TestAccessors(t *testing.T) {
 	if f, ok := v.Get("t").Float(); !ok || f != 1.5 {
 		t.Errorf("t = %v, %v", f, ok)
 	}
-	if _, ok := v.Get("big").Float(); ok {
-		t.Error("1e400 read as a float64")
+	if f, ok := v.Get("big").Float(); ok || f != 0 {
+		t.Errorf("1e400 read as the float64 %v, %v; want 0, false", f, ok)
 	}
 	if s, ok := v.Get("s").Str(); !ok || s != "x" {
 		t.Errorf("s = %q, %v", s, ok)

@@ -130,7 +130,10 @@ func (v Value) Float() (float64, bool) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(v.raw), 64)
-	return f, err == nil
+	if err != nil {
+		return 0, false // ParseFloat's ±Inf for a number out of range
+	}
+	return f, true
 }
 
 // IsNull reports whether v is JSON null.
