@@ -59,16 +59,14 @@ type DirectHint struct {
 }
 
 // Addr is the hint as a net.Dial address: HOST:PORT, or [HOST]:PORT for
-// an IPv6 address, as net.JoinHostPort writes it.
-func (h DirectHint) Addr() string { return joinHostPort(h.Hostname, h.Port) }
-
-// joinHostPort is net.JoinHostPort, which is all this package needed of
-// package net.
-func joinHostPort(host string, port int) string {
-	if strings.IndexByte(host, ':') >= 0 {
-		return "[" + host + "]:" + strconv.Itoa(port)
+// an IPv6 address, as net.JoinHostPort writes it (written here because
+// that was all this package needed of package net).
+func (h DirectHint) Addr() string {
+	port := strconv.Itoa(h.Port)
+	if strings.IndexByte(h.Hostname, ':') >= 0 {
+		return "[" + h.Hostname + "]:" + port
 	}
-	return host + ":" + strconv.Itoa(port)
+	return h.Hostname + ":" + port
 }
 
 // WebSocketHint is a relay reachable over WebSocket (ws:// or wss:// URL).

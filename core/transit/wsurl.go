@@ -177,7 +177,7 @@ func directWSURL(scheme string, h DirectHint) (string, bool) {
 	} else if host == "" || !allBytes(host, hostByte) {
 		return "", false
 	}
-	return scheme + "://" + joinHostPort(host, h.Port) + "/", true
+	return scheme + "://" + h.Addr() + "/", true
 }
 
 func hostByte(c byte) bool {
