@@ -427,38 +427,40 @@ func (r *Race) dialTier(acts []Action) []Action {
 }
 
 func (r *Race) timer(name string) []Action {
-	switch {
-	case name == TimerTimeout:
+	if name == TimerTimeout {
 		return r.fail(r.summary(ErrTimeout))
-	case strings.HasPrefix(name, "relay/"):
-		k, err := strconv.Atoi(name[len("relay/"):])
-		if err != nil {
-			return nil
-		}
+	}
+	kind, arg, _ := strings.Cut(name, "/")
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		return nil
+	}
+	switch kind {
+	case "relay":
 		var acts []Action
-		for r.dialled <= k && r.dialled < len(r.tiers) {
+		for r.dialled <= n && r.dialled < len(r.tiers) {
 			acts = r.dialTier(acts)
 		}
 		return acts
-	case strings.HasPrefix(name, "conn/"):
-		id, err := strconv.Atoi(name[len("conn/"):])
-		if err != nil {
-			return nil
+	case "conn":
+		if c := r.conns[n]; c != nil {
+			return r.lose(n, c, "timed out", true)
 		}
-		if c := r.conns[id]; c != nil {
-			return r.lose(id, c, "timed out", true)
-		}
-	case strings.HasPrefix(name, "hold/"):
-		id, err := strconv.Atoi(name[len("hold/"):])
-		if err != nil {
-			return nil
-		}
-		if c := r.conns[id]; c != nil && c.held {
-			c.held = false
-			return []Action{Write{id, r.own}}
+	case "hold":
+		if c := r.conns[n]; c != nil {
+			return r.release(n, c)
 		}
 	}
 	return nil
+}
+
+// release writes a receiver's held handshake, if it still holds it.
+func (r *Race) release(id int, c *raceConn) []Action {
+	if !c.held {
+		return nil
+	}
+	c.held = false
+	return []Action{Write{id, r.own}}
 }
 
 // feed runs a connection's bytes through its expectations.
@@ -497,10 +499,7 @@ func (r *Race) feed(id int, c *raceConn, data []byte) []Action {
 			if r.cfg.Sender {
 				return append(acts, r.win(id, c, data)...)
 			}
-			if c.held {
-				c.held = false
-				acts = append(acts, Write{id, r.own})
-			}
+			acts = append(acts, r.release(id, c)...)
 			c.state = stGo
 		case stGo:
 			return append(acts, r.win(id, c, data)...)
