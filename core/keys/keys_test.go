@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/wasmhole/wasmhole/internal/jsonx/jsonxtest"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -357,7 +359,7 @@ func FuzzDecodePake(f *testing.F) {
 	f.Add([]byte(`[`))
 	f.Add([]byte(`{"pake_v1":"00","pake_v1":"\u0066f"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if !jsonDepthExceeded(body) {
+		if !jsonxtest.TooDeep(body) {
 			checkSameAsJSON(t, body)
 		}
 		msg, err := DecodePake(body)

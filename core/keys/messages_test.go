@@ -9,8 +9,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // decodePakeJSON is DecodePake as it was written with encoding/json: the
@@ -126,10 +124,3 @@ func TestErrorMessages(t *testing.T) {
 }
 
 func second(_ []byte, err error) error { return err }
-
-// jsonDepthExceeded reports input encoding/json reads but jsonx refuses on
-// purpose (nesting beyond jsonx.MaxDepth).
-func jsonDepthExceeded(body []byte) bool {
-	_, err := jsonx.Parse(body)
-	return errors.Is(err, jsonx.ErrDepth)
-}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/wasmhole/wasmhole/internal/jsonx/jsonxtest"
 )
 
 func TestParseServerMessage(t *testing.T) {
@@ -97,7 +99,7 @@ func FuzzParseServerMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if !jsonDepthExceeded(data) {
+		if !jsonxtest.TooDeep(data) {
 			checkParseSameAsJSON(t, data)
 		}
 		m, err := ParseServerMessage(data)

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/wasmhole/wasmhole/internal/jsonx"
 )
 
 // clientMsgJSON is clientMsg with the tags encoding/json marshalled it by.
@@ -295,13 +293,6 @@ func TestParseServerMessageSameAsJSON(t *testing.T) {
 	} {
 		checkParseSameAsJSON(t, []byte(s))
 	}
-}
-
-// jsonDepthExceeded reports input encoding/json reads but jsonx refuses on
-// purpose (nesting beyond jsonx.MaxDepth).
-func jsonDepthExceeded(data []byte) bool {
-	_, err := jsonx.Parse(data)
-	return errors.Is(err, jsonx.ErrDepth)
 }
 
 // The messages of the server's refusals and errors read as the fmt forms

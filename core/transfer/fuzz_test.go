@@ -13,7 +13,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/wasmhole/wasmhole/internal/jsonx"
+	"github.com/wasmhole/wasmhole/internal/jsonx/jsonxtest"
 )
 
 func must(b []byte, err error) []byte {
@@ -37,7 +37,7 @@ func FuzzParseMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if !nestsDeeper(b, jsonx.MaxDepth) {
+		if !jsonxtest.TooDeep(b) {
 			compareParse(t, b) // the encoding/json decoder it replaced
 		}
 		m, err := ParseMessage(b)
@@ -80,7 +80,7 @@ func FuzzParseAck(f *testing.F) {
 	f.Add([]byte(`{"ack":"no","sha256":null}`))
 	f.Add([]byte(`{"ack":"ok","sha256":"2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824","ack":"\u006fk"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if !nestsDeeper(b, jsonx.MaxDepth) {
+		if !jsonxtest.TooDeep(b) {
 			compareAck(t, b) // the encoding/json decoder it replaced
 		}
 		a, err := ParseAck(b)

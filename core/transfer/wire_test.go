@@ -231,26 +231,3 @@ func sameErr(a, b error) bool {
 	}
 	return a.Error() == b.Error()
 }
-
-// nestsDeeper reports whether b nests arrays and objects deeper than
-// jsonx.MaxDepth, the one place the new decoder refuses on purpose what
-// encoding/json took: no message nests like that, and a hostile one would
-// only cost stack.
-func nestsDeeper(b []byte, limit int) bool {
-	depth, inString := 0, false
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case !inString && (c == '{' || c == '['):
-			if depth++; depth > limit {
-				return true
-			}
-		case !inString && (c == '}' || c == ']'):
-			depth--
-		}
-	}
-	return false
-}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasmhole/wasmhole/internal/jsonx"
+	"github.com/wasmhole/wasmhole/internal/jsonx/jsonxtest"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -329,7 +329,7 @@ func FuzzParseMessage(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		if !nestsDeeper(raw, jsonx.MaxDepth) {
+		if !jsonxtest.TooDeep(raw) {
 			compareParse(t, raw) // the encoding/json decoder it replaced
 		}
 		m, err := ParseMessage(raw)

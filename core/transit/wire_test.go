@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -74,11 +73,4 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("MarshalJSON:\n got %s\nwant %s", got, want)
 		}
 	}
-}
-
-// nestsDeeper reports whether b might nest deeper than limit (it counts
-// every bracket): jsonx refuses that on purpose, where encoding/json went
-// on.
-func nestsDeeper(b []byte, limit int) bool {
-	return strings.Count(string(b), "[")+strings.Count(string(b), "{") > limit
 }
