@@ -5,7 +5,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"strconv"
@@ -53,7 +53,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		}
 		if err := acceptInto(ctx, o, w, progress, reconnectEvents(e), nil); err != nil {
 			if rerr := removeEntry(dir, name, false); rerr != nil {
-				return "", withNote(err, " (and the partial file "+name+" could not be removed: "+rerr.Error()+")")
+				return "", errs.Suffix(err, " (and the partial file "+name+" could not be removed: "+rerr.Error()+")")
 			}
 			return "", err
 		}
@@ -69,11 +69,9 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 		_ = o.Reject(ctx)
 		return "", errs.Chain(errSaveFailed, err)
 	}
-	// A hidden name with 48 random bits in 12 hex digits (the 1<<48 bit
-	// keeps the leading zeros and is cut off).
-	rnd := make([]byte, 8)
+	rnd := make([]byte, 6)
 	_, _ = rand.Read(rnd)
-	spool := "." + folder + ".wasmhole-" + strconv.FormatUint(binary.LittleEndian.Uint64(rnd)>>16|1<<48, 16)[1:] + ".zip"
+	spool := "." + folder + ".wasmhole-" + hex.EncodeToString(rnd) + ".zip"
 	fh, err := awaitCall(dir, "getFileHandle", spool, createOpt())
 	if err != nil {
 		_ = o.Reject(ctx)
@@ -95,7 +93,7 @@ func acceptUnpack(ctx context.Context, o *wormhole.Offer, dir js.Value, progress
 			// folder that was sent.
 			failed := errs.With(errUnpackFailed, folder)
 			if rerr := removeEntry(dir, folder, true); rerr != nil {
-				return errs.Chain(failed, withNote(err, " (and the partly unpacked folder could not be removed: "+rerr.Error()+")"))
+				return errs.Chain(failed, errs.Suffix(err, " (and the partly unpacked folder could not be removed: "+rerr.Error()+")"))
 			}
 			return errs.Chain(failed, err)
 		}
@@ -162,18 +160,6 @@ func freeName(dir js.Value, name string, isDir bool) (string, error) {
 	}
 	return "", errors.New("no free name for " + strconv.Quote(name))
 }
-
-// withNote returns an error reading err's message followed by note, which
-// unwraps to err.
-func withNote(err error, note string) error { return &notedError{err: err, msg: err.Error() + note} }
-
-type notedError struct {
-	err error
-	msg string
-}
-
-func (e *notedError) Error() string { return e.msg }
-func (e *notedError) Unwrap() error { return e.err }
 
 func createOpt() js.Value {
 	o := js.Global().Get("Object").New()
