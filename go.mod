@@ -30,3 +30,6 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+// npm packages may carry Go code of their own (flatted does): not ours to build, vet or test.
+ignore node_modules
