@@ -24,8 +24,8 @@ func (msg *clientMsg) marshal() []byte {
 	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
 		o.String("type", msg.Type)
 		o.String("id", msg.ID)
-		optional(o, "appid", msg.AppID)
-		optional(o, "side", msg.Side)
+		o.StringOmitEmpty("appid", msg.AppID)
+		o.StringOmitEmpty("side", msg.Side)
 		if len(msg.ClientVersion) > 0 {
 			o.Array("client_version", func(a *jsonx.Arr) {
 				for _, v := range msg.ClientVersion {
@@ -33,20 +33,14 @@ func (msg *clientMsg) marshal() []byte {
 				}
 			})
 		}
-		optional(o, "nameplate", msg.Nameplate)
-		optional(o, "mailbox", msg.Mailbox)
+		o.StringOmitEmpty("nameplate", msg.Nameplate)
+		o.StringOmitEmpty("mailbox", msg.Mailbox)
 		if msg.Phase != nil {
 			o.String("phase", *msg.Phase)
 		}
 		if msg.Body != nil {
 			o.String("body", *msg.Body)
 		}
-		optional(o, "mood", msg.Mood)
+		o.StringOmitEmpty("mood", msg.Mood)
 	})
-}
-
-func optional(o *jsonx.Obj, key, v string) {
-	if v != "" {
-		o.String(key, v)
-	}
 }

@@ -38,15 +38,11 @@ func (e TraceEntry) MarshalJSON() ([]byte, error) {
 func (e TraceEntry) members(o *jsonx.Obj) {
 	o.String("dir", e.Dir)
 	o.String("type", e.Type)
-	if e.ID != "" {
-		o.String("id", e.ID)
-	}
+	o.StringOmitEmpty("id", e.ID)
 	if e.Type == "add" || e.Type == "message" {
 		o.String("phase", e.Phase)
 	}
-	if e.Side != "" {
-		o.String("side", e.Side)
-	}
+	o.StringOmitEmpty("side", e.Side)
 	o.Int("conn", int64(e.Conn))
 	o.Int("size", int64(e.Size))
 	o.Float("at", epoch(e.At))

@@ -36,9 +36,7 @@ func NewAck(sum []byte) *Ack { return &Ack{Ack: AckOK, SHA256: hex.EncodeToStrin
 func (a *Ack) Encode() ([]byte, error) {
 	return jsonx.AppendObject(nil, func(o *jsonx.Obj) {
 		o.String("ack", a.Ack)
-		if a.SHA256 != "" {
-			o.String("sha256", a.SHA256)
-		}
+		o.StringOmitEmpty("sha256", a.SHA256)
 	}), nil
 }
 

@@ -234,12 +234,8 @@ func (f *Offer) appendTo(o *jsonx.Obj) {
 }
 
 func (a *Answer) appendTo(o *jsonx.Obj) {
-	if a.MessageAck != "" {
-		o.String("message_ack", a.MessageAck)
-	}
-	if a.FileAck != "" {
-		o.String("file_ack", a.FileAck)
-	}
+	o.StringOmitEmpty("message_ack", a.MessageAck)
+	o.StringOmitEmpty("file_ack", a.FileAck)
 }
 
 // ParseMessage decodes one app message. Unknown keys are ignored; a

@@ -38,6 +38,14 @@ func (o *Obj) key(k string) {
 // String appends a string member.
 func (o *Obj) String(k, v string) { o.key(k); o.b = AppendString(o.b, v) }
 
+// StringOmitEmpty appends a string member unless v is empty, as a field
+// tagged omitempty is written by encoding/json.
+func (o *Obj) StringOmitEmpty(k, v string) {
+	if v != "" {
+		o.String(k, v)
+	}
+}
+
 // Int appends an integer member.
 func (o *Obj) Int(k string, v int64) { o.key(k); o.b = strconv.AppendInt(o.b, v, 10) }
 

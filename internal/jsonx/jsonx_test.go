@@ -172,6 +172,8 @@ func TestAppendMatchesEncodingJSON(t *testing.T) {
 	}
 	got := AppendObject(nil, func(o *Obj) {
 		o.String("type", "add")
+		o.StringOmitEmpty("gone", "")
+		o.StringOmitEmpty("kept", "k")
 		o.Int("id", -3)
 		o.Float("t", 1.25)
 		o.Bool("ok", true)
@@ -188,7 +190,7 @@ func TestAppendMatchesEncodingJSON(t *testing.T) {
 			a.Array(func(a *Arr) {})
 		})
 	})
-	want := `{"type":"add","id":-3,"t":1.25,"ok":true,"n":null,"raw":{"x":[1,2]},"nil":null,"o":{},"a":["s",1,0.5,true,{"k":"v"},[]]}`
+	want := `{"type":"add","kept":"k","id":-3,"t":1.25,"ok":true,"n":null,"raw":{"x":[1,2]},"nil":null,"o":{},"a":["s",1,0.5,true,{"k":"v"},[]]}`
 	if string(got) != want {
 		t.Errorf("AppendObject = %s\nwant            %s", got, want)
 	}
