@@ -239,9 +239,9 @@ func (m *Machine) Handle(ev Event) []Action {
 		if m.closing || m.code != "" || m.allocWords != 0 {
 			return nil
 		}
-		nameplate, err := words.Nameplate(ev.Code)
+		nameplate, err := CheckCode(ev.Code)
 		if err != nil {
-			return m.fail(out, errs.Chain(errs.Suffix(ErrBadCode, " "+strconv.Quote(ev.Code)), err), MoodErrory)
+			return m.fail(out, err, MoodErrory)
 		}
 		out = m.mailbox(out, mailbox.Claim{Nameplate: nameplate})
 		out = m.codeReady(out, ev.Code)
@@ -474,4 +474,15 @@ func (m *Machine) close(out []Action, mood string) []Action {
 	m.closing, m.mood = true, mood
 	m.outQueue, m.early = nil, nil
 	return m.mailbox(out, mailbox.Close{Mood: mood})
+}
+
+// CheckCode returns the nameplate of a code typed by a person, or
+// ErrBadCode, naming the code and saying what is wrong with it, for one
+// that cannot be used.
+func CheckCode(code string) (nameplate string, err error) {
+	nameplate, err = words.Nameplate(code)
+	if err != nil {
+		return "", errs.Chain(errs.Suffix(ErrBadCode, " "+strconv.Quote(code)), err)
+	}
+	return nameplate, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/wasmhole/wasmhole/core/client"
 	"github.com/wasmhole/wasmhole/core/internal/logging"
 	"github.com/wasmhole/wasmhole/core/transit"
-	"github.com/wasmhole/wasmhole/core/words"
 	"github.com/wasmhole/wasmhole/internal/errs"
 )
 
@@ -208,8 +207,8 @@ func (w *Wormhole) AllocateCode(ctx context.Context) (string, error) {
 // server has given us the mailbox (so a crowded nameplate fails here);
 // whether the code is right only shows in WaitVerified.
 func (w *Wormhole) SetCode(ctx context.Context, code string) error {
-	if _, err := words.Nameplate(code); err != nil {
-		return errs.New("wormhole: "+ErrBadCode.Error()+" "+strconv.Quote(code)+": "+err.Error(), ErrBadCode, err)
+	if _, err := client.CheckCode(code); err != nil {
+		return errs.Wrap("wormhole", err)
 	}
 	w.mu.Lock()
 	if err := w.usable(); err != nil {
