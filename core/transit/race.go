@@ -220,10 +220,9 @@ type raceConn struct {
 // receiver writes its handshake only once the sender's has arrived (or
 // after HoldDelay). wormhole-william 1.0.6, the sender Debian ships, has a
 // race in which it closes its own relay connection when the receiver's
-// handshake is already waiting in its socket as it reads the relay's "ok";
-// answering instead of speaking first keeps that from happening (7 of 16
-// relayed transfers hit it on a loaded machine, 0 of 32 after) at the
-// cost of one more pass through the relay before "go".
+// handshake is already waiting in its socket as it reads the relay's "ok"
+// (docs/protocol.md, 4.2). Answering instead of speaking first keeps that
+// from happening, at the cost of one more pass through the relay.
 type Race struct {
 	cfg       RaceConfig
 	own, peer []byte
@@ -489,12 +488,12 @@ func (r *Race) feed(id int, c *raceConn, data []byte) []Action {
 		switch c.state {
 		case stRelay:
 			c.state = stHandshake
-			if !r.cfg.Sender {
+			if r.cfg.Sender {
+				acts = append(acts, Write{id, r.own})
+			} else {
 				c.held = true
 				acts = append(acts, SetTimer{holdTimer(id), HoldDelay})
-				break
 			}
-			acts = append(acts, Write{id, r.own})
 		case stHandshake:
 			if r.cfg.Sender {
 				return append(acts, r.win(id, c, data)...)
