@@ -88,28 +88,30 @@ func (it *item) flags() uint16 {
 	return flagUTF8
 }
 
-// appendLocal appends the local file header. With a data descriptor the
-// CRC and sizes are zero here; without one the entry is empty (CRC 0).
+// appendLocal appends the local file header. Its CRC and sizes are zero:
+// with a data descriptor they follow the data, without one the entry is
+// empty.
 func (it *item) appendLocal(b []byte) []byte {
-	_, needed := it.versions()
 	b = le32(b, sigLocal)
+	b = it.appendShared(b, 0, 0, len(it.extra))
+	b = append(b, it.name...)
+	return append(b, it.extra...)
+}
+
+// appendShared appends the fields the local and the central header have in
+// common, from "version needed" to the extra field's length.
+func (it *item) appendShared(b []byte, crc, size32 uint32, extraLen int) []byte {
+	_, needed := it.versions()
 	b = le16(b, needed)
 	b = le16(b, it.flags())
 	b = le16(b, 0) // stored
 	b = le16(b, it.dosTime)
 	b = le16(b, it.dosDate)
-	b = le32(b, 0) // CRC-32
-	if it.descriptor() {
-		b = le32(b, 0)
-		b = le32(b, 0)
-	} else {
-		b = le32(b, uint32(min(it.size, uint32max)))
-		b = le32(b, uint32(min(it.size, uint32max)))
-	}
+	b = le32(b, crc)
+	b = le32(b, size32) // compressed
+	b = le32(b, size32) // uncompressed
 	b = le16(b, uint16(len(it.name)))
-	b = le16(b, uint16(len(it.extra)))
-	b = append(b, it.name...)
-	return append(b, it.extra...)
+	return le16(b, uint16(extraLen))
 }
 
 // appendDescriptor appends the data descriptor, with 64-bit sizes for a
@@ -128,29 +130,15 @@ func (it *item) appendDescriptor(b []byte, crc uint32) []byte {
 // appendCentral appends the central directory header, with a Zip64 extra
 // field (sizes and offset) when the size or the offset needs one.
 func (it *item) appendCentral(b []byte, crc uint32) []byte {
-	made, needed := it.versions()
+	made, _ := it.versions()
 	z64 := it.zip64() || it.offset >= uint32max
-	extra := len(it.extra)
+	size32, extra := uint32(it.size), len(it.extra)
 	if z64 {
-		extra += zip64ExtraLen
+		size32, extra = uint32max, extra+zip64ExtraLen
 	}
 	b = le32(b, sigCentral)
 	b = le16(b, made)
-	b = le16(b, needed)
-	b = le16(b, it.flags())
-	b = le16(b, 0) // stored
-	b = le16(b, it.dosTime)
-	b = le16(b, it.dosDate)
-	b = le32(b, crc)
-	if z64 {
-		b = le32(b, uint32max)
-		b = le32(b, uint32max)
-	} else {
-		b = le32(b, uint32(it.size))
-		b = le32(b, uint32(it.size))
-	}
-	b = le16(b, uint16(len(it.name)))
-	b = le16(b, uint16(extra))
+	b = it.appendShared(b, crc, size32, extra)
 	b = le16(b, 0) // comment
 	b = le16(b, 0) // disk number
 	b = le16(b, 0) // internal attributes
