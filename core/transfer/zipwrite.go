@@ -44,7 +44,8 @@ func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
 	var rec []byte
 	for i := range p.items {
 		it := &p.items[i]
-		if _, err := bw.Write(it.appendLocal(rec[:0])); err != nil {
+		rec = it.appendLocal(rec[:0])
+		if _, err := bw.Write(rec); err != nil {
 			return cw.n, errs.Wrap("transfer: zip "+strconv.Quote(it.name), err)
 		}
 		if it.dir {
@@ -56,7 +57,8 @@ func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
 		}
 		crcs[i] = crc
 		if it.descriptor() {
-			if _, err := bw.Write(it.appendDescriptor(rec[:0], crc)); err != nil {
+			rec = it.appendDescriptor(rec[:0], crc)
+			if _, err := bw.Write(rec); err != nil {
 				return cw.n, errs.Wrap("transfer: zip "+strconv.Quote(it.name), err)
 			}
 		}
