@@ -133,7 +133,7 @@ func (it *item) appendDescriptor(b []byte, crc uint32) []byte {
 // field (sizes and offset) when the size or the offset needs one.
 func (it *item) appendCentral(b []byte, crc uint32) []byte {
 	made, _ := it.versions()
-	z64 := it.zip64() || it.offset >= uint32max
+	z64 := it.centralZip64()
 	size32, extra := uint32(it.size), len(it.extra)
 	if z64 {
 		size32, extra = uint32max, extra+zip64ExtraLen
@@ -162,19 +162,16 @@ func (it *item) appendCentral(b []byte, crc uint32) []byte {
 // ones when the count, size or offset overflow the classic fields, then
 // flushes bw.
 func (p *ZipPlan) writeDirectory(bw *bufio.Writer, crcs []uint32) error {
-	start := p.directoryOffset()
 	var rec []byte
-	size := int64(0)
 	for i := range p.items {
 		rec = p.items[i].appendCentral(rec[:0], crcs[i])
-		size += int64(len(rec))
 		if _, err := bw.Write(rec); err != nil {
 			return err
 		}
 	}
-	records, csize, offset := uint64(len(p.items)), uint64(size), uint64(start)
+	records, csize, offset := uint64(len(p.items)), uint64(p.cdSize), uint64(p.cdStart)
 	rec = rec[:0]
-	if records >= uint16max || csize >= uint32max || offset >= uint32max {
+	if needsEnd64(len(p.items), p.cdSize, p.cdStart) {
 		rec = le32(rec, sigEnd64)
 		rec = le64(rec, 56-12) // the record's length after this field
 		rec = le16(rec, zipVersion45)
@@ -187,7 +184,7 @@ func (p *ZipPlan) writeDirectory(bw *bufio.Writer, crcs []uint32) error {
 		rec = le64(rec, offset)
 		rec = le32(rec, sigEnd64Loc)
 		rec = le32(rec, 0) // disk of the Zip64 end record
-		rec = le64(rec, uint64(start+size))
+		rec = le64(rec, uint64(p.cdStart+p.cdSize))
 		rec = le32(rec, 1) // disks
 		records, csize, offset = uint16max, uint32max, uint32max
 	}
@@ -203,16 +200,6 @@ func (p *ZipPlan) writeDirectory(bw *bufio.Writer, crcs []uint32) error {
 		return err
 	}
 	return bw.Flush()
-}
-
-// directoryOffset is where the central directory starts: after the last
-// entry's data (and descriptor).
-func (p *ZipPlan) directoryOffset() int64 {
-	if len(p.items) == 0 {
-		return 0
-	}
-	last := &p.items[len(p.items)-1]
-	return last.offset + last.localLen()
 }
 
 func le16(b []byte, v uint16) []byte { return binary.LittleEndian.AppendUint16(b, v) }
