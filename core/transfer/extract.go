@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -297,8 +298,7 @@ func makeTemp(dest string) (string, error) {
 
 // hex16 is x in 16 hex digits.
 func hex16(x uint64) string {
-	s := strconv.FormatUint(x, 16)
-	return strings.Repeat("0", 16-len(s)) + s
+	return hex.EncodeToString(binary.BigEndian.AppendUint64(nil, x))
 }
 
 // moveInto renames tmp to dest. POSIX rename replaces an empty directory;
