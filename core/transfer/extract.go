@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -150,7 +151,7 @@ func writeFile(e ZipEntry, p string, left int64, buf []byte) (int64, error) {
 		err = cerr
 	}
 	if err != nil {
-		if badData(err) {
+		if zipread.IsDataError(err) {
 			err = errs.Wrap(err.Error(), ErrBadZip)
 		}
 		return n, err
@@ -162,12 +163,6 @@ func writeFile(e ZipEntry, p string, left int64, buf []byte) (int64, error) {
 		os.Chtimes(p, t, t) // best effort: the content is what matters
 	}
 	return n, nil
-}
-
-// badData reports whether a copy failed on the zip's data (a CRC or size
-// that does not match, corrupt deflate data) rather than on writing.
-func badData(err error) bool {
-	return errors.Is(err, zipread.ErrChecksum) || errors.Is(err, zipread.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func readLink(f *zipread.File, left int64) (string, error) {
@@ -303,8 +298,7 @@ func makeTemp(dest string) (string, error) {
 
 // hex16 is x in 16 hex digits.
 func hex16(x uint64) string {
-	s := strconv.FormatUint(x, 16)
-	return strings.Repeat("0", 16-len(s)) + s
+	return hex.EncodeToString(binary.BigEndian.AppendUint64(nil, x))
 }
 
 // moveInto renames tmp to dest. POSIX rename replaces an empty directory;

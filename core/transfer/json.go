@@ -68,18 +68,16 @@ func reqSize(obj jsonx.Value, key string) (int64, error) {
 	return n, nil
 }
 
-// quote is fmt's %.Nq: s cut to its first n runes (all of it for n < 0),
-// quoted with Go escapes. Error messages show untrusted text this way, so
-// a peer can neither flood a log nor write control characters into it.
+// quote is fmt's %.Nq: s cut to its first n runes, quoted with Go
+// escapes. Error messages show untrusted text this way, so a peer can
+// neither flood a log nor write control characters into it.
 func quote(s string, n int) string {
-	if n >= 0 {
-		for i := range s {
-			if n == 0 {
-				s = s[:i]
-				break
-			}
-			n--
+	for i := range s {
+		if n == 0 {
+			s = s[:i]
+			break
 		}
+		n--
 	}
 	return strconv.Quote(s)
 }

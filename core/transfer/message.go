@@ -374,7 +374,7 @@ func parseDirOffer(v jsonx.Value) (*DirOffer, error) {
 		}
 	}
 	if !strings.HasPrefix(do.Mode, "zipfile") {
-		return nil, errs.Wrap("directory mode "+quote(do.Mode, -1), ErrUnknownMode)
+		return nil, errs.Wrap("directory mode "+strconv.Quote(do.Mode), ErrUnknownMode)
 	}
 	return do, nil
 }

@@ -48,6 +48,8 @@ type ZipPlan struct {
 	items    []item
 	size     int64
 	numBytes int64
+	cdStart  int64 // offset of the central directory
+	cdSize   int64 // its length in bytes
 }
 
 type item struct {
@@ -104,12 +106,22 @@ func (it *item) localLen() int64 {
 	return n
 }
 
+// centralZip64 reports whether the entry's central header needs a Zip64
+// extra field: for its size or for its offset.
+func (it *item) centralZip64() bool { return it.zip64() || it.offset >= uint32max }
+
 func (it *item) centralLen() int64 {
 	n := int64(centralHeaderLen + len(it.name) + len(it.extra))
-	if it.zip64() || it.offset >= uint32max {
+	if it.centralZip64() {
 		n += zip64ExtraLen
 	}
 	return n
+}
+
+// needsEnd64 reports whether the central directory's count, size or offset
+// overflows the classic end record, so that Zip64 end records precede it.
+func needsEnd64(records int, cdSize, cdStart int64) bool {
+	return records >= uint16max || cdSize >= uint32max || cdStart >= uint32max
 }
 
 // NewZipPlan validates the entries and lays out the zip. Names must be
@@ -184,13 +196,12 @@ func NewZipPlan(entries []Entry) (*ZipPlan, error) {
 		}
 		p.items = append(p.items, it)
 	}
-	cdStart := off
-	var cd int64
+	p.cdStart = off
 	for i := range p.items {
-		cd += p.items[i].centralLen()
+		p.cdSize += p.items[i].centralLen()
 	}
-	total, ok := addSize(cdStart, cd+eocdLen)
-	if ok && (len(p.items) >= uint16max || cd >= uint32max || cdStart >= uint32max) {
+	total, ok := addSize(p.cdStart, p.cdSize+eocdLen)
+	if ok && needsEnd64(len(p.items), p.cdSize, p.cdStart) {
 		total, ok = addSize(total, eocd64Len)
 	}
 	if !ok {

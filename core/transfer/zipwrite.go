@@ -44,7 +44,8 @@ func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
 	var rec []byte
 	for i := range p.items {
 		it := &p.items[i]
-		if _, err := bw.Write(it.appendLocal(rec[:0])); err != nil {
+		rec = it.appendLocal(rec[:0])
+		if _, err := bw.Write(rec); err != nil {
 			return cw.n, errs.Wrap("transfer: zip "+strconv.Quote(it.name), err)
 		}
 		if it.dir {
@@ -56,7 +57,8 @@ func (p *ZipPlan) WriteTo(w io.Writer) (int64, error) {
 		}
 		crcs[i] = crc
 		if it.descriptor() {
-			if _, err := bw.Write(it.appendDescriptor(rec[:0], crc)); err != nil {
+			rec = it.appendDescriptor(rec[:0], crc)
+			if _, err := bw.Write(rec); err != nil {
 				return cw.n, errs.Wrap("transfer: zip "+strconv.Quote(it.name), err)
 			}
 		}
@@ -88,28 +90,30 @@ func (it *item) flags() uint16 {
 	return flagUTF8
 }
 
-// appendLocal appends the local file header. With a data descriptor the
-// CRC and sizes are zero here; without one the entry is empty (CRC 0).
+// appendLocal appends the local file header. Its CRC and sizes are zero:
+// with a data descriptor they follow the data, without one the entry is
+// empty.
 func (it *item) appendLocal(b []byte) []byte {
-	_, needed := it.versions()
 	b = le32(b, sigLocal)
+	b = it.appendShared(b, 0, 0, len(it.extra))
+	b = append(b, it.name...)
+	return append(b, it.extra...)
+}
+
+// appendShared appends the fields the local and the central header have in
+// common, from "version needed" to the extra field's length.
+func (it *item) appendShared(b []byte, crc, size32 uint32, extraLen int) []byte {
+	_, needed := it.versions()
 	b = le16(b, needed)
 	b = le16(b, it.flags())
 	b = le16(b, 0) // stored
 	b = le16(b, it.dosTime)
 	b = le16(b, it.dosDate)
-	b = le32(b, 0) // CRC-32
-	if it.descriptor() {
-		b = le32(b, 0)
-		b = le32(b, 0)
-	} else {
-		b = le32(b, uint32(min(it.size, uint32max)))
-		b = le32(b, uint32(min(it.size, uint32max)))
-	}
+	b = le32(b, crc)
+	b = le32(b, size32) // compressed
+	b = le32(b, size32) // uncompressed
 	b = le16(b, uint16(len(it.name)))
-	b = le16(b, uint16(len(it.extra)))
-	b = append(b, it.name...)
-	return append(b, it.extra...)
+	return le16(b, uint16(extraLen))
 }
 
 // appendDescriptor appends the data descriptor, with 64-bit sizes for a
@@ -128,29 +132,15 @@ func (it *item) appendDescriptor(b []byte, crc uint32) []byte {
 // appendCentral appends the central directory header, with a Zip64 extra
 // field (sizes and offset) when the size or the offset needs one.
 func (it *item) appendCentral(b []byte, crc uint32) []byte {
-	made, needed := it.versions()
-	z64 := it.zip64() || it.offset >= uint32max
-	extra := len(it.extra)
+	made, _ := it.versions()
+	z64 := it.centralZip64()
+	size32, extra := uint32(it.size), len(it.extra)
 	if z64 {
-		extra += zip64ExtraLen
+		size32, extra = uint32max, extra+zip64ExtraLen
 	}
 	b = le32(b, sigCentral)
 	b = le16(b, made)
-	b = le16(b, needed)
-	b = le16(b, it.flags())
-	b = le16(b, 0) // stored
-	b = le16(b, it.dosTime)
-	b = le16(b, it.dosDate)
-	b = le32(b, crc)
-	if z64 {
-		b = le32(b, uint32max)
-		b = le32(b, uint32max)
-	} else {
-		b = le32(b, uint32(it.size))
-		b = le32(b, uint32(it.size))
-	}
-	b = le16(b, uint16(len(it.name)))
-	b = le16(b, uint16(extra))
+	b = it.appendShared(b, crc, size32, extra)
 	b = le16(b, 0) // comment
 	b = le16(b, 0) // disk number
 	b = le16(b, 0) // internal attributes
@@ -172,19 +162,16 @@ func (it *item) appendCentral(b []byte, crc uint32) []byte {
 // ones when the count, size or offset overflow the classic fields, then
 // flushes bw.
 func (p *ZipPlan) writeDirectory(bw *bufio.Writer, crcs []uint32) error {
-	start := p.directoryOffset()
 	var rec []byte
-	size := int64(0)
 	for i := range p.items {
 		rec = p.items[i].appendCentral(rec[:0], crcs[i])
-		size += int64(len(rec))
 		if _, err := bw.Write(rec); err != nil {
 			return err
 		}
 	}
-	records, csize, offset := uint64(len(p.items)), uint64(size), uint64(start)
+	records, csize, offset := uint64(len(p.items)), uint64(p.cdSize), uint64(p.cdStart)
 	rec = rec[:0]
-	if records >= uint16max || csize >= uint32max || offset >= uint32max {
+	if needsEnd64(len(p.items), p.cdSize, p.cdStart) {
 		rec = le32(rec, sigEnd64)
 		rec = le64(rec, 56-12) // the record's length after this field
 		rec = le16(rec, zipVersion45)
@@ -197,7 +184,7 @@ func (p *ZipPlan) writeDirectory(bw *bufio.Writer, crcs []uint32) error {
 		rec = le64(rec, offset)
 		rec = le32(rec, sigEnd64Loc)
 		rec = le32(rec, 0) // disk of the Zip64 end record
-		rec = le64(rec, uint64(start+size))
+		rec = le64(rec, uint64(p.cdStart+p.cdSize))
 		rec = le32(rec, 1) // disks
 		records, csize, offset = uint16max, uint32max, uint32max
 	}
@@ -213,16 +200,6 @@ func (p *ZipPlan) writeDirectory(bw *bufio.Writer, crcs []uint32) error {
 		return err
 	}
 	return bw.Flush()
-}
-
-// directoryOffset is where the central directory starts: after the last
-// entry's data (and descriptor).
-func (p *ZipPlan) directoryOffset() int64 {
-	if len(p.items) == 0 {
-		return 0
-	}
-	last := &p.items[len(p.items)-1]
-	return last.offset + last.localLen()
 }
 
 func le16(b []byte, v uint16) []byte { return binary.LittleEndian.AppendUint16(b, v) }

@@ -110,20 +110,33 @@ func readDirectoryHeader(f *File, r io.Reader) error {
 }
 
 // extraField returns the data of the first extra field with the given
-// tag. Like archive/zip, it reads the fields on a best-effort basis: a
-// field that overruns the list ends it.
+// tag.
 func extraField(extra []byte, tag uint16) ([]byte, bool) {
-	for len(extra) >= 4 {
-		t, size := le.Uint16(extra), int(le.Uint16(extra[2:]))
-		if len(extra)-4 < size {
-			break
+	for {
+		t, data, rest, ok := nextField(extra)
+		if !ok {
+			return nil, false
 		}
 		if t == tag {
-			return extra[4 : 4+size], true
+			return data, true
 		}
-		extra = extra[4+size:]
+		extra = rest
 	}
-	return nil, false
+}
+
+// nextField splits the first field (tag, 16-bit size, data) off a list of
+// extra fields or NTFS attributes. Like archive/zip, it reads them on a
+// best-effort basis: ok is false at the end of the list and for a field
+// that overruns it, which ends it.
+func nextField(b []byte) (tag uint16, data, rest []byte, ok bool) {
+	if len(b) < 4 {
+		return 0, nil, nil, false
+	}
+	tag, size := le.Uint16(b), int(le.Uint16(b[2:]))
+	if len(b)-4 < size {
+		return 0, nil, nil, false
+	}
+	return tag, b[4 : 4+size], b[4+size:], true
 }
 
 func take64(b []byte) (uint64, []byte, bool) {
@@ -141,13 +154,12 @@ func take64(b []byte) (uint64, []byte, bool) {
 // store local time there.
 func (f *File) Modified() time.Time {
 	var modified time.Time
-	for extra := f.Extra; len(extra) >= 4; {
-		tag, size := le.Uint16(extra), int(le.Uint16(extra[2:]))
-		if len(extra)-4 < size {
+	for extra := f.Extra; ; {
+		tag, field, rest, ok := nextField(extra)
+		if !ok {
 			break
 		}
-		field := extra[4 : 4+size]
-		extra = extra[4+size:]
+		extra = rest
 		switch tag {
 		case ntfsExtraID:
 			if t, ok := ntfsTime(field); ok {
@@ -173,14 +185,13 @@ func ntfsTime(field []byte) (t time.Time, ok bool) {
 	if len(field) < 4 {
 		return t, false
 	}
-	for attrs := field[4:]; len(attrs) >= 4; {
-		tag, size := le.Uint16(attrs), int(le.Uint16(attrs[2:]))
-		if len(attrs)-4 < size {
+	for attrs := field[4:]; ; {
+		tag, attr, rest, more := nextField(attrs)
+		if !more {
 			break
 		}
-		attr := attrs[4 : 4+size]
-		attrs = attrs[4+size:]
-		if tag != 1 || size != 24 {
+		attrs = rest
+		if tag != 1 || len(attr) != 24 {
 			continue
 		}
 		const ticksPerSecond = 1e7

@@ -86,6 +86,14 @@ var (
 	ErrChecksum = errors.New("zip: checksum error")
 )
 
+// IsDataError reports whether err, from reading an entry that [File.Open]
+// opened, means the zip's data is bad (a CRC or size that does not match,
+// corrupt deflate data), as opposed to, say, a failed write of what was
+// read.
+func IsDataError(err error) bool {
+	return errors.Is(err, ErrChecksum) || errors.Is(err, ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // Compression methods.
 const (
 	Store   uint16 = 0

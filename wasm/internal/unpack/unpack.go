@@ -14,7 +14,6 @@
 package unpack
 
 import (
-	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -95,9 +94,7 @@ func writeFile(dst Dir, name string, f *zipread.File, left int64, buf []byte) (i
 	n, err := io.CopyBuffer(w, src, buf)
 	if err != nil {
 		w.Close()
-		// The zip's data is bad (a CRC or size that does not match,
-		// corrupt deflate data), or writing failed.
-		if errors.Is(err, zipread.ErrChecksum) || errors.Is(err, zipread.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if zipread.IsDataError(err) {
 			return n, errs.Wrap("unpack: "+q+": "+err.Error(), transfer.ErrBadZip)
 		}
 		return n, errs.Wrap("unpack: write "+q, err)
