@@ -509,8 +509,7 @@ async function memoryPass() {
     let rate = 0; // MB/s into the download, for comparisons (sampled, so not the timed figure)
     const receiving = await watch(profiled('receive', () => pyToPage(true).then((r) => (rate = r))));
     await fsp.rm(downloads, { recursive: true, force: true });
-    const mib = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
-    return { sending: mib(sending), receiving: mib(receiving), download_mb_per_s: +rate.toFixed(1) };
+    return { sending: mibOf(sending), receiving: mibOf(receiving), download_mb_per_s: +rate.toFixed(1) };
   } finally {
     await b.close();
   }
