@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall/js"
 	"testing"
 
@@ -75,7 +76,7 @@ func TestClientFromAppVersions(t *testing.T) {
 		c, err := clientFrom(object(map[string]any{"appVersions": tt.in}))
 		switch {
 		case tt.err != "":
-			if err == nil || len(err.Error()) < len(tt.err) || err.Error()[:len(tt.err)] != tt.err {
+			if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
 				t.Errorf("appVersions %q: error %v, want one starting %q", tt.in, err, tt.err)
 			}
 		case err != nil:

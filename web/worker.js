@@ -128,8 +128,7 @@ const ready = (async () => {
   // Detached, the wasm's bytes are freed now, not at this worker's first
   // full garbage collection, which a receive may not bring before tens of
   // MiB more are waiting for it.
-  const detachable = /** @type {{transfer?: (n: number) => ArrayBuffer}} */ (/** @type {unknown} */ (bytes));
-  if (typeof detachable.transfer === 'function') detachable.transfer(0);
+  if (typeof bytes.transfer === 'function') bytes.transfer(0);
   bytes = null;
   const go = new Go();
   const started = new Promise((resolve) => {

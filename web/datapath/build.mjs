@@ -48,12 +48,8 @@ if (process.argv[3] === '--page') {
     plugins: [api],
   });
   await build({
-    bundle: true,
+    ...common,
     format: 'esm',
-    target: 'es2020',
-    minify: true,
-    legalComments: 'eof',
-    logLevel: 'warning',
     entryPoints: ['../qrcode.js'],
     outfile: `${out}/qrcode.js`,
     // web/qrcode.js imports 'qr', installed here rather than above web/.

@@ -182,15 +182,19 @@ function participantsCPU() {
 /**
  * Runs one measured transfer into round[key] (MB/s), with the CPU per GiB
  * of everything taking part (browser, peers, relay) and how busy the whole
- * machine was (100% = every core) beside it.
+ * machine was (100% = every core) beside it; given a pid, also the CPU per
+ * GiB of that process tree alone (the browser).
  */
-async function measured(round, key, fn) {
+async function measured(round, key, fn, pid) {
   const m0 = machineCPU();
   const p0 = participantsCPU();
+  const c0 = pid && treeCPU(pid);
   round[key] = +(await fn()).toFixed(1);
+  const c1 = pid && treeCPU(pid);
   const m1 = machineCPU();
   round[`${key}_all_cpu_s_per_gib`] = +((participantsCPU() - p0) / (SIZE / 2 ** 30)).toFixed(2);
   round[`${key}_busy_pct`] = Math.round((100 * (m1.busy - m0.busy)) / (m1.all - m0.all));
+  if (pid) round[`${key}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
 }
 
 /** CPU ticks of every thread of pid's process tree, by "process/thread name". */
@@ -509,8 +513,7 @@ async function memoryPass() {
     let rate = 0; // MB/s into the download, for comparisons (sampled, so not the timed figure)
     const receiving = await watch(profiled('receive', () => pyToPage(true).then((r) => (rate = r))));
     await fsp.rm(downloads, { recursive: true, force: true });
-    const mib = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, +(v / 1048576).toFixed(1)]));
-    return { sending: mib(sending), receiving: mib(receiving), download_mb_per_s: +rate.toFixed(1) };
+    return { sending: mibOf(sending), receiving: mibOf(receiving), download_mb_per_s: +rate.toFixed(1) };
   } finally {
     await b.close();
   }
@@ -527,6 +530,7 @@ const results = {
   wasm_brotli_bytes: zlib.brotliCompressSync(wasm).length,
 };
 const browser = await chromium(pageURL);
+const pid = browser.proc.pid;
 try {
   for (let r = 0; r < ROUNDS; r++) {
     const round = {};
@@ -535,20 +539,15 @@ try {
       const info = await ctl.run('load', { dataPath: dp, cryptoWorkers: WORKERS, client });
       results.hardwareConcurrency = info.hardwareConcurrency;
       await ctl.run('fetchData', { url: `${ctl.origin}/data.bin`, size: SIZE });
-      let c0 = treeCPU(browser.proc.pid);
-      let t0 = THREADS && threadTicks(browser.proc.pid);
+      let t0 = THREADS && threadTicks(pid);
       if (DIRECTIONS.includes('send')) {
-        await measured(round, `page_to_cli_${dp}`, pageToPy);
-        if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(browser.proc.pid));
-        const c1 = treeCPU(browser.proc.pid);
-        round[`page_to_cli_${dp}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
+        await measured(round, `page_to_cli_${dp}`, pageToPy, pid);
+        if (THREADS) topThreads(`page_to_cli_${dp}`, t0, threadTicks(pid));
       }
-      c0 = treeCPU(browser.proc.pid);
-      t0 = THREADS && threadTicks(browser.proc.pid);
+      t0 = THREADS && threadTicks(pid);
       if (DIRECTIONS.includes('receive')) {
-        await measured(round, `cli_to_page_${dp}`, () => pyToPage());
-        if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(browser.proc.pid));
-        round[`cli_to_page_${dp}_cpu_s_per_gib`] = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+        await measured(round, `cli_to_page_${dp}`, () => pyToPage(), pid);
+        if (THREADS) topThreads(`cli_to_page_${dp}`, t0, threadTicks(pid));
       }
       const m = await ctl.run('memory');
       if (THREADS) console.error(JSON.stringify(m));
@@ -562,23 +561,17 @@ try {
         throw new Error(`the ${dp} data path did not run: ${JSON.stringify(m)}`);
       }
     }
-    const c0 = treeCPU(browser.proc.pid);
-    await measured(round, 'ceiling', () => ceiling());
-    round.ceiling_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c0) / (SIZE / 2 ** 30)).toFixed(2);
+    await measured(round, 'ceiling', () => ceiling(), pid);
     if (DIRECTIONS.includes('send')) {
       // The sending page's own transport: a plain WebSocket, 256 KiB
       // messages, the data path's marks (web/datapath/socket-writer.js).
-      const c1 = treeCPU(browser.proc.pid);
       const plain = { msg: 256 << 10, high: 8 << 20, low: 2 << 20 };
-      await measured(round, 'ceiling_plain_ws', () => ceiling('ceilingPlain', plain));
-      round.ceiling_plain_ws_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c1) / (SIZE / 2 ** 30)).toFixed(2);
+      await measured(round, 'ceiling_plain_ws', () => ceiling('ceilingPlain', plain), pid);
     }
     if (DIRECTIONS.includes('receive')) {
-      const c2 = treeCPU(browser.proc.pid);
-      const t2 = THREADS && threadTicks(browser.proc.pid);
-      await measured(round, 'ceiling_receive', ceilingReceive);
-      if (THREADS) topThreads('ceiling_receive', t2, threadTicks(browser.proc.pid));
-      round.ceiling_receive_cpu_s_per_gib = +((treeCPU(browser.proc.pid) - c2) / (SIZE / 2 ** 30)).toFixed(2);
+      const t2 = THREADS && threadTicks(pid);
+      await measured(round, 'ceiling_receive', ceilingReceive, pid);
+      if (THREADS) topThreads('ceiling_receive', t2, threadTicks(pid));
     }
     results.rounds.push(round);
     console.error(`round ${r + 1}: ${JSON.stringify(round)}`);

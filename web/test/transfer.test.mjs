@@ -102,7 +102,7 @@ async function pageReceive(p, code) {
 }
 
 test('page sends text to wormhole receive', async (t) => {
-  if (!ready(t, 'wormhole', 'zbarimg')) return;
+  if (!ready(t, 'wormhole')) return;
   await withPage(async (p) => {
     const text = 'hello from the browser ✓ ünïcödé';
     const code = await pageSend(p, { text });
@@ -111,10 +111,12 @@ test('page sends text to wormhole receive', async (t) => {
       new RegExp(`^wormhole --relay-url ${relay.mailboxURL} receive ${code}$`),
     );
     // The share link carries the code in the fragment; the QR code reads
-    // back as that link.
+    // back as that link (a subtest, so only it needs zbarimg).
     const link = `${relay.pageURL}#${code}`;
     assert.equal(await p.locator('#share-link').getAttribute('href'), link);
-    assert.equal(await readQR(p), link);
+    await t.test('its QR code reads back as the share link', async (st) => {
+      if (need(st, 'zbarimg')) assert.equal(await readQR(p), link);
+    });
     const cli = new CLI('wormhole', [...pyArgs(), 'receive', '--hide-progress', code]);
     const r = await cli.wait(60000);
     assert.equal(r.code, 0, cli.out);

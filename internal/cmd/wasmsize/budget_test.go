@@ -5,10 +5,11 @@ import (
 	"compress/gzip"
 	"errors"
 	"go/build"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,12 +81,7 @@ func TestBrowserBudget(t *testing.T) {
 		t.Fatal("no function names in the wasm built without -s")
 	}
 	linked := bannedFunctions(m)
-	pkgs := make([]string, 0, len(linked))
-	for p := range linked {
-		pkgs = append(pkgs, p)
-	}
-	sort.Strings(pkgs)
-	for _, p := range pkgs {
+	for _, p := range slices.Sorted(maps.Keys(linked)) {
 		fns := linked[p]
 		t.Errorf("%s is linked into the browser's wasm: %d functions, such as %s", p, len(fns), strings.Join(fns[:min(len(fns), 5)], ", "))
 	}
@@ -242,12 +238,7 @@ func gzipSize(t *testing.T, path string, b []byte) int {
 // math/big fmt) and does nothing that pulls in the rest.
 func bannedFunctions(m *module) map[string][]string {
 	out := map[string][]string{}
-	idx := make([]int, 0, len(m.names))
-	for i := range m.names {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
-	for _, i := range idx {
+	for _, i := range slices.Sorted(maps.Keys(m.names)) {
 		name := m.names[i]
 		p := packageOf(name)
 		if pkg, ok := strings.CutSuffix(name, ".init"); ok && strings.ReplaceAll(pkg, "_", "/") == p {
