@@ -182,19 +182,19 @@ function participantsCPU() {
 /**
  * Runs one measured transfer into round[key] (MB/s), with the CPU per GiB
  * of everything taking part (browser, peers, relay) and how busy the whole
- * machine was (100% = every core) beside it; given a pid, also the CPU per
- * GiB of that process tree alone (the browser).
+ * machine was (100% = every core) beside it, and the CPU per GiB of pid's
+ * process tree alone (the browser).
  */
 async function measured(round, key, fn, pid) {
   const m0 = machineCPU();
   const p0 = participantsCPU();
-  const c0 = pid && treeCPU(pid);
+  const c0 = treeCPU(pid);
   round[key] = +(await fn()).toFixed(1);
-  const c1 = pid && treeCPU(pid);
+  const c1 = treeCPU(pid);
   const m1 = machineCPU();
   round[`${key}_all_cpu_s_per_gib`] = +((participantsCPU() - p0) / (SIZE / 2 ** 30)).toFixed(2);
   round[`${key}_busy_pct`] = Math.round((100 * (m1.busy - m0.busy)) / (m1.all - m0.all));
-  if (pid) round[`${key}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
+  round[`${key}_cpu_s_per_gib`] = +((c1 - c0) / (SIZE / 2 ** 30)).toFixed(2);
 }
 
 /** CPU ticks of every thread of pid's process tree, by "process/thread name". */
