@@ -19,7 +19,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { startRelay, CLI, randomFile, sha256File, tmpdir, need } from './harness.mjs';
+import { startRelay, CLI, randomFile, sha256File, tmpdir, need, stopCLIs } from './harness.mjs';
 import { ENGINES, PROGRAMS, launchEngine } from './engines.mjs';
 
 const MiB = 1 << 20;
@@ -37,6 +37,7 @@ before(async () => {
 });
 
 after(async () => {
+  stopCLIs();
   await relay?.stop();
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });

@@ -20,6 +20,7 @@ import {
   tmpdir,
   need,
   CHROMIUM,
+  stopCLIs,
 } from './harness.mjs';
 import { serveStatic } from './static.mjs';
 
@@ -147,6 +148,7 @@ before(async () => {
 });
 
 after(async () => {
+  stopCLIs();
   await server?.close();
   if (site) await fsp.rm(site.root, { recursive: true, force: true });
 });

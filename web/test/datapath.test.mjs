@@ -21,6 +21,7 @@ import {
   treeManifest,
   CHROMIUM,
   REPO,
+  stopCLIs,
 } from './harness.mjs';
 
 const vectors = JSON.parse(fs.readFileSync(path.join(REPO, 'core/transit/testdata/records.json'), 'utf8'));
@@ -206,6 +207,7 @@ before(async () => {
   work = await tmpdir();
 });
 after(async () => {
+  stopCLIs();
   await relay?.stop();
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });

@@ -13,7 +13,18 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startRelay, CLI, randomFile, sha256File, makeTree, treeManifest, tmpdir, unzip, need } from './harness.mjs';
+import {
+  startRelay,
+  CLI,
+  randomFile,
+  sha256File,
+  makeTree,
+  treeManifest,
+  tmpdir,
+  unzip,
+  need,
+  stopCLIs,
+} from './harness.mjs';
 import { sharedPeer } from './util.mjs';
 import { ENGINES, PROGRAMS, launchEngine } from './engines.mjs';
 import { audit } from './a11y.mjs';
@@ -48,6 +59,7 @@ before(async () => {
 });
 
 after(async () => {
+  stopCLIs();
   forwarder?.close();
   await relay?.stop();
   if (work) await fsp.rm(work, { recursive: true, force: true });

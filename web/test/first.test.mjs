@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { launch, startRelay, CLI, randomFile, sha256File, tmpdir, need, CHROMIUM } from './harness.mjs';
+import { launch, startRelay, CLI, randomFile, sha256File, tmpdir, need, CHROMIUM, stopCLIs } from './harness.mjs';
 
 let relay;
 let work;
@@ -18,6 +18,7 @@ before(async () => {
 });
 
 after(async () => {
+  stopCLIs();
   await relay?.stop();
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });

@@ -19,7 +19,7 @@ export const CHROMIUM = process.env.WASMHOLE_CHROMIUM || '/usr/bin/chromium';
 export const GO = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : 'go';
 const run = promisify(execFile);
 
-export { need, freePort, CLI, sha256File, randomFile } from './util.mjs';
+export { need, freePort, CLI, stopCLIs, sha256File, randomFile } from './util.mjs';
 
 async function waitForPort(port, ms = 60000) {
   const end = Date.now() + ms;

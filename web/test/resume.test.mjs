@@ -23,6 +23,7 @@ import {
   CHROMIUM,
   REPO,
   GO,
+  stopCLIs,
 } from './harness.mjs';
 
 // WASMHOLE_RESUME_MIB shrinks the big file while debugging.
@@ -34,6 +35,7 @@ before(async () => {
   work = await tmpdir();
 });
 after(async () => {
+  stopCLIs();
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });
 

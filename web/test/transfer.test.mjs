@@ -24,6 +24,7 @@ import {
   unzip,
   need,
   CHROMIUM,
+  stopCLIs,
 } from './harness.mjs';
 
 let relay;
@@ -37,6 +38,7 @@ before(async () => {
 });
 
 after(async () => {
+  stopCLIs();
   await relay?.stop();
   if (work) await fsp.rm(work, { recursive: true, force: true });
 });

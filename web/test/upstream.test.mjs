@@ -25,6 +25,7 @@ import {
   unzip,
   freePort,
   REPO,
+  stopCLIs,
 } from './harness.mjs';
 import { launchEngine, PROGRAMS } from './engines.mjs';
 import { serveStatic } from './static.mjs';
@@ -95,6 +96,7 @@ before(async () => {
 });
 
 after(async () => {
+  stopCLIs();
   await b?.close();
   await web?.close();
   for (const p of servers) p.kill('SIGTERM');

@@ -86,6 +86,18 @@ export async function randomFile(p, size) {
   return h.digest('hex');
 }
 
+/** The CLIs still running, for stopCLIs. */
+const running = new Set();
+
+/**
+ * Kills every CLI still running. A test file calls it in its last after
+ * hook: a test that failed while a CLI waited for its peer would otherwise
+ * leave it holding the test process open until the runner's timeout.
+ */
+export function stopCLIs() {
+  for (const c of running) c.stop();
+}
+
 /**
  * A running program (a stock CLI, a test peer) with its combined output.
  * opts: cwd, stdin (a string written then closed).
@@ -105,7 +117,13 @@ export class CLI {
     };
     this.proc.stdout.on('data', onData);
     this.proc.stderr.on('data', onData);
-    this.exit = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve({ code, sig })));
+    running.add(this);
+    this.exit = new Promise((resolve) =>
+      this.proc.on('exit', (code, sig) => {
+        running.delete(this);
+        resolve({ code, sig });
+      }),
+    );
   }
 
   /** Waits for "Wormhole code is: X". */
