@@ -139,8 +139,15 @@ class Engine {
       } else {
         last = -1;
       }
-      if (Date.now() > end)
-        throw new Error(`${this.name}: no finished download ${name} in ${ms} ms: ${files.join(', ')}`);
+      if (Date.now() > end) {
+        // What the page said, so that a failure tells a lost click from a stalled transfer.
+        const status = await this.eval(() => document.getElementById('receive-status')?.textContent).catch(
+          (e) => `(unreadable: ${e.message})`,
+        );
+        throw new Error(
+          `${this.name}: no finished download ${name} in ${ms} ms: ${files.join(', ')}; receive status: ${status}`,
+        );
+      }
       await sleep(300);
     }
   }
