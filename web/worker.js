@@ -98,6 +98,30 @@ async function sha256Hex(buf) {
 
 let memory = null;
 
+// The first "panic:" or "fatal error:" line the Go program wrote to
+// stderr: it writes one just before a crash ends it, so the page is told
+// the cause instead of only "stopped". wasm_exec.js still logs every line.
+let goFatal = '';
+{
+  const fs = /** @type {any} */ (globalThis).fs;
+  const writeSync = fs.writeSync.bind(fs);
+  const decoder = new TextDecoder();
+  let partial = ''; // the line written so far (the runtime prints in pieces)
+  fs.writeSync = (/** @type {number} */ fd, /** @type {Uint8Array} */ buf) => {
+    if (fd === 2 && !goFatal) {
+      const lines = (partial + decoder.decode(buf, { stream: true })).split('\n');
+      partial = (lines.pop() || '').slice(-4096);
+      goFatal = lines.find((l) => /^(panic|fatal error): /.test(l)) || '';
+    }
+    return writeSync(fd, buf);
+  };
+}
+
+/** Why the Go program exited, as the page is told. */
+function exitReason() {
+  return goFatal ? `the wasm client stopped: ${goFatal}` : 'the wasm client stopped';
+}
+
 const ready = (async () => {
   const want = String(self.WASMHOLE_WASM_SHA256 || '');
   if (!/^[0-9a-f]{64}$/.test(want)) throw new Error('wasm-hash.js has no valid hash');
@@ -137,7 +161,7 @@ const ready = (async () => {
   const instance = await WebAssembly.instantiate(module, go.importObject);
   memory = instance.exports.mem;
   go.run(instance).then(() => {
-    self.postMessage({ fatal: { name: 'Exited', message: 'the wasm client stopped' } });
+    self.postMessage({ fatal: { name: 'Exited', message: exitReason() } });
   });
   await started;
 })();
