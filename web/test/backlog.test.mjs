@@ -82,6 +82,13 @@ function startReceive(b, code, kind, opts) {
         sink = { kind: 'port', port: ch.port2, start: () => ch.port1.postMessage({ type: 'credit', n: 2 }) };
       }
       if (!sink) throw new Error(`no ${kind} sink in this browser`);
+      // A worker that stopped answers nothing: the receive's own outcome
+      // must still be recorded.
+      const peak = () =>
+        wh.backlog().then(
+          (b) => b.peak,
+          (err) => `unknown (${err.message})`,
+        );
       const t0 = performance.now();
       offer
         .accept(sink, {
@@ -94,7 +101,7 @@ function startReceive(b, code, kind, opts) {
         .then(async () => {
           r.seconds = (performance.now() - t0) / 1000;
           r.got = offer.size;
-          r.peak = (await wh.backlog()).peak;
+          r.peak = await peak();
           if (sink.blob) {
             const blob = await sink.blob();
             const sum = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
@@ -104,7 +111,7 @@ function startReceive(b, code, kind, opts) {
         })
         .catch(async (err) => {
           r.seconds = (performance.now() - t0) / 1000;
-          r.peak = (await wh.backlog()).peak;
+          r.peak = await peak();
           Object.assign(r, { state: 'failed', code: err.code, message: err.message });
         });
       return true;
@@ -113,15 +120,27 @@ function startReceive(b, code, kind, opts) {
   );
 }
 
-const poll = (b, ms) =>
-  b.waitFor(
-    () => {
-      const r = window.wasmholeBacklog;
-      return r && r.state !== 'running' && r;
-    },
-    null,
-    ms,
-  );
+// Waits for the receive to settle. A timeout says what the page had seen
+// and what the sender printed, so a stalled transfer can be told from one
+// that never began.
+async function poll(b, ms, cli) {
+  try {
+    return await b.waitFor(
+      () => {
+        const r = window.wasmholeBacklog;
+        return r && r.state !== 'running' && r;
+      },
+      null,
+      ms,
+    );
+  } catch (err) {
+    const r = await b.eval(() => window.wasmholeBacklog).catch((e) => `unreadable: ${e.message}`);
+    const log = relay.log().slice(-4000);
+    throw new Error(`${err.message}\npage: ${JSON.stringify(r)}\nsender: ${cli.out}\nrelay log: ${log}`, {
+      cause: err,
+    });
+  }
+}
 
 const figures = (engine, what, f, r) =>
   `${engine}, ${what}: ${(f.size / MiB).toFixed(0)} MiB, ${r.state}${r.code ? ` (${r.code})` : ''} after ` +
@@ -154,7 +173,7 @@ for (const engine of ENGINES) {
         const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', f.path]);
         try {
           await startReceive(b, await cli.code(), kind, { client: client() });
-          const r = await poll(b, 900000);
+          const r = await poll(b, 300000, cli);
           t.diagnostic(figures(engine, kind, f, r));
           assert.equal(r.state, 'done', `${r.code}: ${r.message}`);
           assert.ok(r.peak <= DEFAULT_LIMIT, `backlog ${r.peak} over ${DEFAULT_LIMIT}`);
@@ -184,7 +203,7 @@ for (const engine of ENGINES) {
         const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', f.path]);
         try {
           await startReceive(b, await cli.code(), 'memory', { client: client(), dataPath });
-          const r = await poll(b, 600000);
+          const r = await poll(b, 180000, cli);
           t.diagnostic(figures(engine, `${dataPath} pipeline, into memory`, f, r));
           assert.equal(r.state, 'done', `${r.code}: ${r.message}`);
           assert.equal(r.sha256, f.sum);
@@ -203,7 +222,7 @@ for (const engine of ENGINES) {
       const cli = new CLI('wormhole', [...pyArgs(), 'send', '--no-listen', '--hide-progress', f.path]);
       try {
         await startReceive(b, await cli.code(), 'slow', { client: client(), limit: SLOW_LIMIT, delay: 40 });
-        const r = await poll(b, 600000);
+        const r = await poll(b, 180000, cli);
         t.diagnostic(figures(engine, `slow sink, bound ${SLOW_LIMIT / MiB} MiB`, f, r));
         t.diagnostic(
           `${engine}: statuses ${r.statuses.join(', ')}; the sink saw ${r.sinkSaw.join(', ') || 'chunks only'}`,
@@ -211,7 +230,11 @@ for (const engine of ENGINES) {
         // The backlog never passes the bound (plus the message that hit it,
         // which is dropped with the rest).
         assert.ok(r.peak <= SLOW_LIMIT, `backlog ${r.peak} over ${SLOW_LIMIT}`);
-        const sender = await cli.wait(120000);
+        // Python 0.12 may wait for the ack until stopped (its file sender
+        // is never told the connection is gone), so it gets a while to
+        // exit on its own, then is killed: either way it must not claim
+        // success.
+        const sender = await cli.wait(engine === 'chromium' ? 120000 : 15000);
         if (engine === 'chromium') {
           assert.equal(r.state, 'done', `${r.code}: ${r.message}`);
           assert.equal(r.peak, 0);
@@ -227,8 +250,7 @@ for (const engine of ENGINES) {
         );
         // The sink was aborted, never ended: nothing passes for whole.
         assert.deepEqual(r.sinkSaw, ['abort']);
-        // The sender was not acked: it fails (Python 0.12 may instead wait
-        // for the ack until stopped).
+        // The sender was not acked: it failed, or was stopped waiting.
         assert.notEqual(sender.code, 0, cli.out);
         assert.doesNotMatch(cli.out, /Transfer complete|Confirmation received/);
       } finally {
