@@ -97,16 +97,9 @@ func (c *browserWS) queue1(m message) {
 		return
 	}
 	if limit := backlogLimit(); c.queued+m.n > limit {
-		c.err = errs.Wrap("websocket "+c.url, errs.Suffix(ErrReceiveBacklog,
-			" ("+mib(c.queued+m.n)+" waiting unread, the limit is "+mib(limit)+")"))
-		c.overrun = true
-		c.dropQueue()
-		c.wake(message{})
 		c.mu.Unlock()
-		// The sender's side of the relay closes with it: the sender sees
-		// the transfer fail, and nothing more arrives.
-		_ = jsutil.Catch(func() { c.ws.Call("close", 1000) })
-		c.poke()
+		c.failRead(errs.Wrap("websocket "+c.url, errs.Suffix(ErrReceiveBacklog,
+			" ("+mib(c.queued+m.n)+" waiting unread, the limit is "+mib(limit)+")")))
 		return
 	}
 	if c.wake(m) { // a JSReader's read() was waiting: nothing queues
@@ -118,6 +111,50 @@ func (c *browserWS) queue1(m message) {
 	c.mu.Unlock()
 	addBacklog(m.n)
 	c.poke()
+}
+
+// failRead fails the connection's reads with err (the backlog's bound or a
+// text message): what waits unread is dropped, a waiting read() ends, the
+// WebSocket is closed (the sender's side of the relay closes with it, so
+// the sender sees the transfer fail and nothing more arrives), and the
+// hook set by OnReadFailure runs.
+func (c *browserWS) failRead(err error) {
+	c.mu.Lock()
+	if c.closed || c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	c.readFailed = true
+	c.dropQueue()
+	c.wake(message{})
+	hook := c.onFail
+	c.mu.Unlock()
+	_ = jsutil.Catch(func() { c.ws.Call("close", 1000) })
+	c.poke()
+	if hook != nil {
+		hook()
+	}
+}
+
+// OnReadFailure arranges for fn to run once if c's reads fail because
+// the backlog passed its bound or the relay broke the protocol; stop
+// undoes it. A reader waiting on a slow sink (a JS data path holding no
+// read) learns of the failure only at its next read; fn lets it stop at
+// once. It does nothing for other connections.
+func OnReadFailure(c net.Conn, fn func()) (stop func()) {
+	ws := browserConn(c)
+	if ws == nil {
+		return func() {}
+	}
+	ws.mu.Lock()
+	ws.onFail = fn
+	ws.mu.Unlock()
+	return func() {
+		ws.mu.Lock()
+		ws.onFail = nil
+		ws.mu.Unlock()
+	}
 }
 
 // dropQueue forgets what waits unread; c.mu must be held.

@@ -28,7 +28,7 @@ import (
 // The caller must not read c while it uses the reader, and must wait for
 // each read() to settle before the next (as a stream reader's user does).
 // On the plain path a read fails once the backlog passed its bound;
-// Overrun then says so.
+// ReadFailure then says so.
 func JSReader(c net.Conn) (reader js.Value, ok bool) {
 	ws := browserConn(c)
 	if ws == nil {
@@ -49,16 +49,18 @@ func JSReader(c net.Conn) (reader js.Value, ok bool) {
 	return ws.jsReader, true
 }
 
-// Overrun returns the error that failed c's reads when its backlog passed
-// the bound (it wraps ErrReceiveBacklog), else nil.
-func Overrun(c net.Conn) error {
+// ReadFailure returns the error that failed c's reads when its backlog
+// passed the bound (it wraps ErrReceiveBacklog) or the relay broke the
+// protocol, else nil: what a reader that saw the reads end, or was
+// stopped by OnReadFailure's hook, reports instead of "closed".
+func ReadFailure(c net.Conn) error {
 	ws := browserConn(c)
 	if ws == nil {
 		return nil
 	}
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	if ws.overrun {
+	if ws.readFailed {
 		return ws.err
 	}
 	return nil
@@ -140,7 +142,7 @@ func settle(resolve, reject js.Value, closed bool, err error) {
 	switch {
 	case closed:
 		reject.Invoke(js.Global().Get("Error").New(net.ErrClosed.Error()))
-	case err == io.EOF:
+	case err == io.EOF || err == nil: // nil: the end with no error recorded
 		v := js.Global().Get("Object").New()
 		v.Set("done", true)
 		resolve.Invoke(v)

@@ -42,6 +42,9 @@ import (
 	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
+// errTextMessage: the relay sent a text message on a transit connection.
+var errTextMessage = errors.New("the relay sent a text message; transit is binary")
+
 // errNoListen: a browser cannot accept connections.
 var errNoListen = errors.New("transitnet: a browser cannot listen for direct connections")
 
@@ -80,16 +83,17 @@ type browserWS struct {
 	// Plain WebSocket path.
 	ws js.Value
 
-	mu       sync.Mutex
-	queue    []message     // received, not yet read (plain path)
-	head     int           // bytes of queue[0] already read
-	queued   int           // bytes in queue not yet read
-	signal   chan struct{} // poked when queue, closed or err change
-	closed   bool
-	err      error // the first read-side error (io.EOF on a clean close)
-	leftover []byte
-	pending  chan readResult // an outstanding reader.read() (stream path)
-	overrun  bool            // err is the backlog's (plain path)
+	mu         sync.Mutex
+	queue      []message     // received, not yet read (plain path)
+	head       int           // bytes of queue[0] already read
+	queued     int           // bytes in queue not yet read
+	signal     chan struct{} // poked when queue, closed or err change
+	closed     bool
+	err        error // the first read-side error (io.EOF on a clean close)
+	leftover   []byte
+	pending    chan readResult // an outstanding reader.read() (stream path)
+	readFailed bool            // err is failRead's (plain path)
+	onFail     func()          // OnReadFailure's hook (plain path)
 
 	// JSReader on the plain path (jsreader_js.go).
 	jsReader    js.Value
@@ -156,8 +160,16 @@ func dialPlain(ctx context.Context, url string) (net.Conn, error) {
 	})
 	uint8Array := js.Global().Get("Uint8Array")
 	c.on("message", func(e js.Value) {
-		u := uint8Array.New(e.Get("data"))
-		c.queue1(message{u: u, n: u.Get("length").Int()})
+		data := e.Get("data")
+		if data.Type() == js.TypeString {
+			// Transit is binary; a relay that sends text is broken.
+			c.failRead(errs.Wrap("websocket "+url, errTextMessage))
+			return
+		}
+		u := uint8Array.New(data)
+		if n := u.Get("length").Int(); n > 0 { // an empty message carries nothing
+			c.queue1(message{u: u, n: n})
+		}
 	})
 	c.on("error", func(js.Value) {
 		select {
