@@ -103,12 +103,22 @@ func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte
 	args.Set("reader", reader)
 	args.Set("sink", sink)
 	args.Set("buffered", bytesToJS(transitnet.TakeBuffered(r.Conn)))
+	// A job waiting on a slow sink holds no read, so it would learn of
+	// the backlog's bound only once the sink took another chunk: it is
+	// stopped at once instead.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer transitnet.OnReadFailure(r.Conn, cancel)()
 	job, res, err := d.start(ctx, "receive", args)
-	if pw != nil {
+	switch {
+	case pw == nil:
+	case job.Type() == js.TypeObject:
 		pw.attach(job.Get("credits").Int(), job.Get("sinkError").String(), job.Get("sinkMessage").String())
+	default: // the job never started
+		pw.attach(lent, "", "")
 	}
-	if oerr := transitnet.Overrun(r.Conn); err != nil && oerr != nil {
-		return nil, oerr // the backlog's bound, not "the connection closed"
+	if ferr := transitnet.ReadFailure(r.Conn); err != nil && ferr != nil {
+		return nil, ferr // the backlog's bound, not "cancelled" or "the connection closed"
 	}
 	if err != nil {
 		return nil, err

@@ -58,6 +58,8 @@ class Pool {
     this.next = 0;
     this.seq = 0;
     this.calls = new Map();
+    /** @type {DataPathError | null} */
+    this.failed = null;
     for (let i = 0; i < n; i++) {
       const w = new Worker(url);
       w.onmessage = (e) => {
@@ -69,7 +71,10 @@ class Pool {
       };
       w.onerror = (e) => {
         e.preventDefault();
-        for (const c of this.calls.values()) c.reject(new DataPathError('Error', `crypto worker failed: ${e.message}`));
+        // A worker that failed may never answer again: later calls fail
+        // at once instead of waiting for it.
+        this.failed = new DataPathError('Error', `crypto worker failed: ${e.message}`);
+        for (const c of this.calls.values()) c.reject(this.failed);
         this.calls.clear();
       };
       this.workers.push(w);
@@ -86,6 +91,7 @@ class Pool {
     const w = this.workers[this.next];
     this.next = (this.next + 1) % this.workers.length;
     return new Promise((resolve, reject) => {
+      if (this.failed) throw this.failed;
       this.calls.set(id, { resolve, reject });
       w.postMessage({ ...msg, id }, transfer);
     });

@@ -86,6 +86,9 @@ class FileSink {
  */
 export function receive(a) {
   const sink = a.sink.port ? new PortSink(a.sink.port, a.sink.credits) : new FileSink(a.sink.writable);
+  // What the job gives back, kept outside it: a job that fails before its
+  // first await runs its finally before job() has returned.
+  const back = { credits: a.sink.credits || 0, sinkError: '', sinkMessage: '' };
   const j = job(async (ctl) => {
     const hash = new Hash();
     try {
@@ -158,12 +161,16 @@ export function receive(a) {
     } finally {
       hash.drop();
       const rel = sink.release();
-      j.credits = rel.credits;
-      j.sinkError = rel.error;
-      j.sinkMessage = rel.message;
+      back.credits = rel.credits;
+      back.sinkError = rel.error;
+      back.sinkMessage = rel.message;
     }
   });
-  return j;
+  return Object.defineProperties(j, {
+    credits: { get: () => back.credits },
+    sinkError: { get: () => back.sinkError },
+    sinkMessage: { get: () => back.sinkMessage },
+  });
 }
 
 /**
