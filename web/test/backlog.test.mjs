@@ -82,13 +82,16 @@ function startReceive(b, code, kind, opts) {
         sink = { kind: 'port', port: ch.port2, start: () => ch.port1.postMessage({ type: 'credit', n: 2 }) };
       }
       if (!sink) throw new Error(`no ${kind} sink in this browser`);
-      // A worker that stopped answers nothing: the receive's own outcome
-      // must still be recorded.
+      // A worker that stopped, or answers nothing, must not keep the
+      // receive's own outcome from being recorded.
       const peak = () =>
-        wh.backlog().then(
-          (b) => b.peak,
-          (err) => `unknown (${err.message})`,
-        );
+        Promise.race([
+          wh.backlog().then(
+            (b) => b.peak,
+            (err) => `unknown (${err.message})`,
+          ),
+          new Promise((resolve) => setTimeout(() => resolve('unknown (no answer)'), 5000)),
+        ]);
       const t0 = performance.now();
       offer
         .accept(sink, {
