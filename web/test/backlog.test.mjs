@@ -59,65 +59,95 @@ async function file(name, size) {
  */
 function startReceive(b, code, kind, opts) {
   return b.eval(
-    async ([code, kind, opts]) => {
-      const { Wasmhole } = await import(new URL('web/wasmhole.js', document.baseURI).href);
+    ([code, kind, opts]) => {
       const r = { state: 'running', peak: 0, got: 0, progress: 0, progressMax: 0, statuses: [], sinkSaw: [] };
       window.wasmholeBacklog = r;
-      const wh = await Wasmhole.load({ client: opts.client, receiveBacklog: opts.limit, dataPath: opts.dataPath });
-      const offer = await wh.receive(code);
-      let sink;
-      if (kind === 'download') sink = await wh.downloadSink(offer.name, offer.size);
-      else if (kind === 'memory') sink = wh.blobSink(offer.size);
-      else {
-        // A consumer slower than the network: one 256 KiB chunk per
-        // opts.delay ms, as a slow disk would take them.
-        const ch = new MessageChannel();
-        ch.port1.onmessage = (e) => {
-          const m = e.data;
-          if (m.type !== 'chunk') r.sinkSaw.push(m.type);
-          else r.got += m.data.byteLength;
-          if (m.type === 'chunk') setTimeout(() => ch.port1.postMessage({ type: 'credit', n: 1 }), opts.delay);
-          else if (m.type === 'end') ch.port1.postMessage({ type: 'done' });
-        };
-        sink = { kind: 'port', port: ch.port2, start: () => ch.port1.postMessage({ type: 'credit', n: 2 }) };
-      }
-      if (!sink) throw new Error(`no ${kind} sink in this browser`);
-      // A worker that stopped, or answers nothing, must not keep the
-      // receive's own outcome from being recorded.
-      const peak = () =>
-        Promise.race([
-          wh.backlog().then(
-            (b) => b.peak,
-            (err) => `unknown (${err.message})`,
-          ),
-          new Promise((resolve) => setTimeout(() => resolve('unknown (no answer)'), 5000)),
-        ]);
-      const t0 = performance.now();
-      offer
-        .accept(sink, {
-          onProgress: (got) => {
-            r.progress++;
-            r.progressMax = Math.max(r.progressMax, got);
-          },
-          onStatus: (s, ev) => r.statuses.push(s === 'lagging' ? `lagging ${ev.queued}` : s),
-        })
-        .then(async () => {
-          r.seconds = (performance.now() - t0) / 1000;
-          r.got = offer.size;
-          r.peak = await peak();
-          if (sink.blob) {
-            const blob = await sink.blob();
-            const sum = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
-            r.sha256 = Array.from(sum, (x) => x.toString(16).padStart(2, '0')).join('');
-          }
-          r.state = 'done';
-        })
-        .catch(async (err) => {
-          r.seconds = (performance.now() - t0) / 1000;
-          r.peak = await peak();
-          Object.assign(r, { state: 'failed', code: err.code, message: err.message });
-        });
+      // Each step is recorded, with when it began, so that a receive
+      // that stalls shows where (poll reports it).
+      const t00 = performance.now();
+      r.steps = [];
+      const step = (name) => r.steps.push(`${name} at ${Math.round(performance.now() - t00)} ms`);
+      run().catch((err) =>
+        Object.assign(r, {
+          state: 'failed',
+          code: err.code,
+          message: `${err.message}`,
+          seconds: (performance.now() - t00) / 1000,
+          path: 'none',
+        }),
+      );
       return true;
+
+      async function run() {
+        step('load');
+        const { Wasmhole } = await import(new URL('web/wasmhole.js', document.baseURI).href);
+        const wh = await Wasmhole.load({ client: opts.client, receiveBacklog: opts.limit, dataPath: opts.dataPath });
+        window.wasmholeBacklogClient = wh; // for poll's report of a stall
+        step('receive');
+        const offer = await wh.receive(code);
+        step('offer');
+        let sink;
+        if (kind === 'download') sink = await wh.downloadSink(offer.name, offer.size);
+        else if (kind === 'memory') sink = wh.blobSink(offer.size);
+        else {
+          // A consumer slower than the network: one 256 KiB chunk per
+          // opts.delay ms, as a slow disk would take them.
+          const ch = new MessageChannel();
+          ch.port1.onmessage = (e) => {
+            const m = e.data;
+            if (m.type !== 'chunk') r.sinkSaw.push(m.type);
+            else r.got += m.data.byteLength;
+            if (m.type === 'chunk') setTimeout(() => ch.port1.postMessage({ type: 'credit', n: 1 }), opts.delay);
+            else if (m.type === 'end') ch.port1.postMessage({ type: 'done' });
+          };
+          sink = { kind: 'port', port: ch.port2, start: () => ch.port1.postMessage({ type: 'credit', n: 2 }) };
+        }
+        if (!sink) throw new Error(`no ${kind} sink in this browser`);
+        // A worker that stopped, or answers nothing, must not keep the
+        // receive's own outcome from being recorded.
+        const ask = (fn, fallback) =>
+          Promise.race([
+            fn().catch((err) => `${fallback} (${err.message})`),
+            new Promise((resolve) => setTimeout(() => resolve(`${fallback} (no answer)`), 5000)),
+          ]);
+        const peak = () => ask(async () => (await wh.backlog()).peak, 'unknown');
+        // Which pipeline moved the bytes: the JS data path counts its receives.
+        const path = () =>
+          ask(async () => {
+            const dp = (await wh.memory()).dataPath;
+            if (!dp?.receives) return 'go pipeline';
+            const ms = [...dp.workers.crypto, ...dp.workers.hash].map((w) => w.readyMs);
+            return `js data path (workers ready after ${ms.join(', ')} ms)`;
+          }, 'unknown');
+        step('accept');
+        const t0 = performance.now();
+        offer
+          .accept(sink, {
+            onProgress: (got) => {
+              r.progress++;
+              r.progressMax = Math.max(r.progressMax, got);
+            },
+            onStatus: (s, ev) => r.statuses.push(s === 'lagging' ? `lagging ${ev.queued}` : s),
+          })
+          .then(async () => {
+            r.seconds = (performance.now() - t0) / 1000;
+            r.got = offer.size;
+            r.peak = await peak();
+            r.path = await path();
+            if (sink.blob) {
+              const blob = await sink.blob();
+              const sum = new Uint8Array(await crypto.subtle.digest('SHA-256', await blob.arrayBuffer()));
+              r.sha256 = Array.from(sum, (x) => x.toString(16).padStart(2, '0')).join('');
+            }
+            r.state = 'done';
+          })
+          .catch(async (err) => {
+            r.seconds = (performance.now() - t0) / 1000;
+            r.peak = await peak();
+            r.path = await path();
+            Object.assign(r, { state: 'failed', code: err.code, message: err.message });
+          });
+      }
     },
     [code, kind, opts],
   );
@@ -138,17 +168,30 @@ async function poll(b, ms, cli) {
     );
   } catch (err) {
     const r = await b.eval(() => window.wasmholeBacklog).catch((e) => `unreadable: ${e.message}`);
+    // The worker's memory and the data path's workers: batches sent to
+    // each and answered.
+    const worker = await b
+      .eval(() =>
+        Promise.race([
+          window.wasmholeBacklogClient.memory(),
+          new Promise((resolve) => setTimeout(() => resolve('no answer'), 5000)),
+        ]),
+      )
+      .catch((e) => `unreadable: ${e.message}`);
     const log = relay.log().slice(-4000);
-    throw new Error(`${err.message}\npage: ${JSON.stringify(r)}\nsender: ${cli.out}\nrelay log: ${log}`, {
-      cause: err,
-    });
+    throw new Error(
+      `${err.message}\npage: ${JSON.stringify(r)}\nworker: ${JSON.stringify(worker)}\nsender: ${cli.out}\nrelay log: ${log}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
 const figures = (engine, what, f, r) =>
   `${engine}, ${what}: ${(f.size / MiB).toFixed(0)} MiB, ${r.state}${r.code ? ` (${r.code})` : ''} after ` +
   `${r.seconds.toFixed(1)} s, ${(r.got / MiB / r.seconds).toFixed(1)} MiB/s stored, ` +
-  `peak backlog ${(r.peak / MiB).toFixed(1)} MiB, ${r.progress} progress events`;
+  `peak backlog ${(r.peak / MiB).toFixed(1)} MiB, ${r.progress} progress events, ${r.path}`;
 
 for (const engine of ENGINES) {
   describe(engine, () => {
