@@ -377,6 +377,7 @@ func registerTransfers(set func(string, func([]js.Value) any)) {
 		file, name := argOr(args, 2), argOr(args, 3).String()
 		return startSend(args, 4, func(ctx context.Context, c *wormhole.Client, o wormhole.SendOptions) (*wormhole.Transfer, error) {
 			r := newBlobReader(file)
+			warmDataPath()
 			return c.SendFile(ctx, name, r.size, r, o)
 		})
 	})
@@ -578,6 +579,8 @@ func receiveOffer(args []js.Value) (any, error) {
 	if o.Kind == wormhole.Text {
 		dropHandle(id) // complete: acknowledged and closed inside Receive
 		r.Set("handle", 0)
+	} else {
+		warmDataPath() // while the user decides
 	}
 	return r, nil
 }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"syscall/js"
+	"time"
 
 	"github.com/wasmhole/wasmhole/core/transit"
 	"github.com/wasmhole/wasmhole/core/transitnet"
@@ -38,9 +39,39 @@ func dataPath() wormhole.DataPath {
 	return jsDataPath{api: api}
 }
 
+// warmDataPath starts the data path's workers ahead of a transfer, while
+// the peer is still being reached, so that a receive does not wait for
+// them with its bytes piling up in the backlog (Firefox: the whole 256 MiB
+// of a loopback receive had arrived before they answered).
+func warmDataPath() {
+	api := js.Global().Get("wasmholeDataPath")
+	if api.Type() == js.TypeObject && api.Get("warm").Type() == js.TypeFunction {
+		_ = jsutil.Catch(func() { api.Call("warm") })
+	}
+}
+
+// readyWait bounds the wait for the data path's workers to start and load
+// their libraries (100-500 ms measured in Firefox, once per page).
+const readyWait = 15 * time.Second
+
+// ready reports whether the data path's workers are loaded and answering.
+// Where one is not, the Go pipeline moves the bytes instead: a worker
+// that never answers would stall the transfer for good.
+func (d jsDataPath) ready(ctx context.Context) bool {
+	if d.api.Get("whenReady").Type() != js.TypeFunction {
+		return true
+	}
+	p, err := call(d.api, "whenReady", readyWait.Milliseconds())
+	if err != nil {
+		return false
+	}
+	v, err := jsutil.Await(ctx, p)
+	return err == nil && v.Truthy()
+}
+
 func (d jsDataPath) Send(ctx context.Context, s wormhole.DataSend) ([]byte, error) {
 	br, ok := s.Source.(*blobReader)
-	if !ok || br.reader.Truthy() {
+	if !ok || br.reader.Truthy() || !d.ready(ctx) {
 		return nil, wormhole.ErrDataPathDeclined
 	}
 	args, release := d.args(s.Records, s.Size, s.Progress)
@@ -65,6 +96,9 @@ func (d jsDataPath) Send(ctx context.Context, s wormhole.DataSend) ([]byte, erro
 }
 
 func (d jsDataPath) Receive(ctx context.Context, r wormhole.DataReceive) ([]byte, error) {
+	if !d.ready(ctx) {
+		return nil, wormhole.ErrDataPathDeclined
+	}
 	sink := js.Global().Get("Object").New()
 	var pw *portWriter
 	var lent int // the credits taken from pw, given back if we decline

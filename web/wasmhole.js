@@ -91,6 +91,8 @@ export class Wasmhole {
     this._seq = 0;
     this._calls = new Map();
     this._events = new Map(); // call id -> event listener
+    /** @type {Worker[]} the data path's workers (_spawn) */
+    this._dataWorkers = [];
     this._ready = new Promise((resolve, reject) => {
       this._readyCallbacks = { resolve, reject };
     });
@@ -108,7 +110,32 @@ export class Wasmhole {
     this._calls.clear();
   }
 
+  // The data path's workers (web/datapath/) are started here, by the
+  // page, and reach the wasm worker as MessagePorts: a worker that started
+  // workers of its own now and then wedged in Firefox, with every call
+  // into it left unanswered.
+  _spawn({ id, n }) {
+    const url = new URL('datapath-worker.js', this._base);
+    const ports = [];
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(url);
+      w.onerror = (e) => {
+        e.preventDefault();
+        this._worker.postMessage({ spawnFailed: { id, message: e.message || 'could not start' } });
+      };
+      const ch = new MessageChannel();
+      w.postMessage({ port: ch.port1 }, [ch.port1]);
+      ports.push(ch.port2);
+      this._dataWorkers.push(w);
+    }
+    this._worker.postMessage({ spawned: { id, ports } }, ports);
+  }
+
   _onMessage(m) {
+    if (m.spawn) {
+      this._spawn(m.spawn);
+      return;
+    }
     if (m.ready) {
       this._readyCallbacks.resolve();
       return;
@@ -156,6 +183,7 @@ export class Wasmhole {
   /** Stops the worker; every handle becomes unusable. */
   terminate() {
     this._worker.terminate();
+    for (const w of this._dataWorkers) w.terminate();
     this._fail(new WasmholeError('cancelled', 'wasmhole was terminated'));
   }
 

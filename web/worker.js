@@ -190,6 +190,16 @@ const local = {
 };
 
 self.onmessage = async (e) => {
+  const dp = /** @type {any} */ (self).wasmholeDataPath;
+  // The page's answer to the data path's request for workers.
+  if (e.data && e.data.spawned) {
+    if (dp) dp.spawned(e.data.spawned);
+    return;
+  }
+  if (e.data && e.data.spawnFailed) {
+    if (dp) dp.spawnFailed(e.data.spawnFailed);
+    return;
+  }
   const { id, op, args = [] } = e.data || {};
   if (typeof id !== 'number') return;
   try {

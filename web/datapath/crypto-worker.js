@@ -1,6 +1,7 @@
 // The crypto worker of the data path (bundled to web/datapath-worker.js):
-// seals or opens one batch of transit records per message. Several of
-// these run at once; the data path keeps their results in order.
+// seals or opens one batch of transit records per message on the port the
+// page hands it (below). Several of these run at once; the data path keeps
+// their results in order.
 //
 // -> {id, op: "seal", key, first, plain: ArrayBuffer, length, recordSize, dst?: ArrayBuffer}
 // <- {id, out: ArrayBuffer, outLength, plain}   (framed records in out, dst if
@@ -10,6 +11,7 @@
 // -> {id, op: "hash", session, bufs: ArrayBuffer[], lengths, end}
 // <- {id, bufs, digest?}   (bufs handed back; digest once end is set)
 // <- {id, error: {name, message}}
+// <- {ready: true} | {ready: false, error}   (once, when libsodium is loaded or failed to)
 //
 // SHA-256 (hash-wasm: incremental, unlike WebCrypto's digest) runs in one
 // of these workers on its own, so that hashing, which cannot be split,
@@ -35,10 +37,29 @@ async function hash(m) {
     digest = hasher.digest('binary');
     hashers.delete(m.session);
   }
-  self.postMessage({ id: m.id, bufs: m.bufs, digest }, m.bufs);
+  reply({ id: m.id, bufs: m.bufs, digest }, m.bufs);
 }
 
-self.onmessage = async (e) => {
+// The page that started this worker sends it {port}: the end of a
+// MessageChannel whose other end the data path (in the wasm worker) holds.
+// Everything after goes through that port.
+/** @type {MessagePort | null} */
+let port = null;
+const reply = (msg, transfer = []) => port.postMessage(msg, transfer);
+
+self.onmessage = (e) => {
+  if (!e.data || !e.data.port || port) return;
+  port = e.data.port;
+  port.onmessage = onJob;
+  // The data path waits for this before it hands a transfer to the
+  // workers (whenReady in datapath.js).
+  ready.then(
+    () => reply({ ready: true }),
+    (err) => reply({ ready: false, error: String((err && err.message) || err) }),
+  );
+};
+
+async function onJob(e) {
   const m = e.data;
   try {
     if (m.op === 'hash') {
@@ -54,18 +75,15 @@ self.onmessage = async (e) => {
         m.recordSize,
         m.dst ? new Uint8Array(m.dst) : undefined,
       );
-      self.postMessage({ id: m.id, out: out.buffer, outLength: out.length, plain: m.plain }, [out.buffer, m.plain]);
+      reply({ id: m.id, out: out.buffer, outLength: out.length, plain: m.plain }, [out.buffer, m.plain]);
     } else if (m.op === 'open') {
       const r = openRecords(m.key, m.first, new Uint8Array(m.framed, 0, m.length), m.pieceSize);
       const pieces = r.pieces.map((p) => p.buffer);
-      self.postMessage({ id: m.id, pieces, records: r.records, bytes: r.bytes, framed: m.framed }, [
-        ...pieces,
-        m.framed,
-      ]);
+      reply({ id: m.id, pieces, records: r.records, bytes: r.bytes, framed: m.framed }, [...pieces, m.framed]);
     } else {
       throw new Error(`unknown op ${m.op}`);
     }
   } catch (err) {
-    self.postMessage({ id: m.id, error: { name: String(err.name || 'Error'), message: String(err.message || err) } });
+    reply({ id: m.id, error: { name: String(err.name || 'Error'), message: String(err.message || err) } });
   }
-};
+}

@@ -51,50 +51,104 @@ function workerCount() {
   return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));
 }
 
+// The page starts the workers (wasmhole.js _spawn) and hands this one a
+// MessagePort to each: a worker that starts workers of its own now and
+// then wedged in Firefox. Requests in flight, by id.
+const spawning = new Map();
+let spawns = 0;
+
 class Pool {
   constructor(n) {
-    const url = new URL('datapath-worker.js', self.location.href);
-    this.workers = [];
+    this.n = n;
+    /** @type {MessagePort[]} */
+    this.ports = [];
     this.next = 0;
     this.seq = 0;
     this.calls = new Map();
     /** @type {DataPathError | null} */
     this.failed = null;
+    // Per worker: whether it said it is ready and how long after it was
+    // asked for, batches sent and answered (status(), for a transfer that
+    // stalls).
+    this.state = [];
+    const created = performance.now();
+    const resolvers = [];
+    const ready = [];
     for (let i = 0; i < n; i++) {
-      const w = new Worker(url);
-      w.onmessage = (e) => {
-        const c = this.calls.get(e.data.id);
-        if (!c) return;
-        this.calls.delete(e.data.id);
-        if (e.data.error) c.reject(new DataPathError(e.data.error.name, e.data.error.message));
-        else c.resolve(e.data);
-      };
-      w.onerror = (e) => {
-        e.preventDefault();
-        // A worker that failed may never answer again: later calls fail
-        // at once instead of waiting for it.
-        this.failed = new DataPathError('Error', `crypto worker failed: ${e.message}`);
-        for (const c of this.calls.values()) c.reject(this.failed);
-        this.calls.clear();
-      };
-      this.workers.push(w);
+      this.state.push({ ready: false, readyMs: -1, sent: 0, answered: 0 });
+      ready.push(new Promise((resolve) => resolvers.push(resolve)));
     }
+    /** Resolves to true once every worker is ready, false if one failed. */
+    this.ready = Promise.all(ready).then((r) => r.every(Boolean));
+    const adopt = (ports) => {
+      ports.forEach((port, i) => {
+        const st = this.state[i];
+        port.onmessage = (e) => {
+          const m = e.data || {};
+          if (m.id === undefined) {
+            // {ready}: the worker's libraries are loaded.
+            st.ready = m.ready === true;
+            st.readyMs = Math.round(performance.now() - created);
+            if (!st.ready) this.fail(`crypto worker failed to start: ${m.error}`);
+            resolvers[i](st.ready);
+            return;
+          }
+          const c = this.calls.get(m.id);
+          if (!c) return;
+          this.calls.delete(m.id);
+          st.answered++;
+          if (m.error) c.reject(new DataPathError(m.error.name, m.error.message));
+          else c.resolve(m);
+        };
+      });
+      this.ports = ports;
+    };
+    this.adopted = new Promise((resolve) => {
+      const id = ++spawns;
+      spawning.set(id, {
+        spawned: (ports) => {
+          adopt(ports);
+          resolve(undefined);
+        },
+        failed: (message) => {
+          this.fail(`crypto worker failed: ${message}`);
+          for (const r of resolvers) r(false);
+        },
+      });
+      self.postMessage({ spawn: { id, n } });
+    });
+  }
+
+  // A worker that failed may never answer again: calls fail at once
+  // instead of waiting for it.
+  fail(message) {
+    this.failed = this.failed || new DataPathError('Error', message);
+    for (const c of this.calls.values()) c.reject(this.failed);
+    this.calls.clear();
   }
 
   get size() {
-    return this.workers.length;
+    return this.n;
   }
 
-  /** Runs one batch on the next worker (round robin). */
+  /** Runs one batch on the next worker (round robin), once it is there. */
   run(msg, transfer) {
     const id = ++this.seq;
-    const w = this.workers[this.next];
-    this.next = (this.next + 1) % this.workers.length;
-    return new Promise((resolve, reject) => {
-      if (this.failed) throw this.failed;
-      this.calls.set(id, { resolve, reject });
-      w.postMessage({ ...msg, id }, transfer);
-    });
+    const i = this.next;
+    this.next = (this.next + 1) % this.n;
+    return this.adopted.then(
+      () =>
+        new Promise((resolve, reject) => {
+          if (this.failed) throw this.failed;
+          this.calls.set(id, { resolve, reject });
+          this.state[i].sent++;
+          this.ports[i].postMessage({ ...msg, id }, transfer);
+        }),
+    );
+  }
+
+  status() {
+    return this.state.map((st) => ({ ...st }));
   }
 }
 
@@ -107,9 +161,31 @@ function getPool() {
  * Hash is one SHA-256 in the hash worker. update hands it batches in
  * order and resolves with them when hashed; digest resolves to the hash.
  */
+function getHashPool() {
+  if (!hashPool) hashPool = new Pool(1);
+  return hashPool;
+}
+
+/**
+ * whenReady(ms) resolves to true once every worker of the data path has
+ * loaded its libraries, or to false if one failed or ms passed first: the
+ * Go core then moves the transfer's bytes itself rather than hand them to
+ * workers that may never answer.
+ */
+function whenReady(ms) {
+  let timer;
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const all = Promise.all([getPool().ready, getHashPool().ready]).then((r) => r.every(Boolean));
+  return Promise.race([all, late]).then((ok) => {
+    clearTimeout(timer);
+    if (!ok) console.warn('wasmhole: the data path workers did not start; the Go core moves the bytes instead');
+    return ok;
+  });
+}
+
 class Hash {
   constructor() {
-    if (!hashPool) hashPool = new Pool(1);
+    getHashPool();
     this.session = ++sessions;
     this.ended = false;
   }
@@ -371,11 +447,32 @@ function send(a) {
 
 export { DataPathError, getPool, Hash, job, progress, netError };
 
-// stats counts the transfers the data path took (worker.js's memory()).
-const stats = { sends: 0, receives: 0 };
+// stats counts the transfers the data path took, and shows its workers
+// (worker.js's memory()).
+const stats = {
+  sends: 0,
+  receives: 0,
+  get workers() {
+    return { crypto: pool ? pool.status() : null, hash: hashPool ? hashPool.status() : null };
+  },
+};
 
 self.wasmholeDataPath = {
   stats,
+  whenReady,
+  /** The page's answer to a Pool's request: a port to each new worker. */
+  spawned({ id, ports }) {
+    spawning.get(id)?.spawned(ports);
+  },
+  /** The page saw one of the workers fail to start. */
+  spawnFailed({ id, message }) {
+    spawning.get(id)?.failed(message);
+  },
+  /** Starts the workers ahead of a transfer (wasm/datapath.go). */
+  warm() {
+    getPool();
+    getHashPool();
+  },
   send(a) {
     stats.sends++;
     // a.socket: a sending page's plain WebSocket (socket-writer.js).
