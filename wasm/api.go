@@ -579,8 +579,8 @@ func receiveOffer(args []js.Value) (any, error) {
 	if o.Kind == wormhole.Text {
 		dropHandle(id) // complete: acknowledged and closed inside Receive
 		r.Set("handle", 0)
-	} else {
-		warmDataPath() // while the user decides
+	} else if js.Global().Get("WebSocketStream").Type() == js.TypeFunction {
+		warmDataPath() // while the user decides; only such receives use it
 	}
 	return r, nil
 }
