@@ -10,6 +10,8 @@ import (
 	"syscall/js"
 	"testing"
 	"time"
+
+	"github.com/wasmhole/wasmhole/internal/jsutil"
 )
 
 // TestPlainWebSocket runs under Node, started by TestPlainWebSocketNode
@@ -94,23 +96,7 @@ func TestPlainWebSocket(t *testing.T) {
 }
 
 // await waits for a promise: its value, or its rejection as an error.
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any { ch <- result{v: a[0]}; return nil })
-	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		ch <- result{err: errors.New(a[0].Get("message").String())}
-		return nil
-	})
-	defer ok.Release()
-	defer fail.Release()
-	p.Call("then", ok, fail)
-	r := <-ch
-	return r.v, r.err
-}
+func await(p js.Value) (js.Value, error) { return jsutil.Await(context.Background(), p) }
 
 func jsString(v js.Value) string {
 	if v.IsUndefined() {
