@@ -19,7 +19,12 @@ interface WorkerGlobalScope {
   /** The bound of a plain WebSocket's receive backlog in bytes (the receive-backlog parameter). */
   WASMHOLE_RECEIVE_BACKLOG?: number;
   /** The JS data path (web/datapath), once datapath.js has loaded. */
-  wasmholeDataPath?: { stats: Record<string, number> };
+  wasmholeDataPath?: {
+    stats: Record<string, unknown>;
+    /** The page's answer to a request for workers (wasmhole.js _spawn). */
+    spawned(m: { id: number; ports: MessagePort[] }): void;
+    spawnFailed(m: { id: number; message: string }): void;
+  };
 }
 
 interface Performance {

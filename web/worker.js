@@ -190,7 +190,7 @@ const local = {
 };
 
 self.onmessage = async (e) => {
-  const dp = /** @type {any} */ (self).wasmholeDataPath;
+  const dp = self.wasmholeDataPath;
   // The page's answer to the data path's request for workers.
   if (e.data && e.data.spawned) {
     if (dp) dp.spawned(e.data.spawned);
